@@ -1,0 +1,27 @@
+# Two commands do all the set-up on a fresh clone:
+#   make demo   - create .venv if missing, align and explain the shipped sample with the shipped default model
+#   make test   - create .venv if missing, run the whole test suite
+PYTHON ?= python3.12
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= demo_output
+
+.PHONY: venv demo test bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,corpus]'
+	touch $@
+
+demo: venv
+	$(BIN)/sgpa align data_samples/slt_0000.wav --transcript-file data_samples/slt_0000.txt --plot -o $(OUT)
+	$(BIN)/sgpa explain data_samples/slt_0000.wav --segments $(OUT)/slt_0000.segments.json -o $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(OUT) .pytest_cache

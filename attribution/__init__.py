@@ -1,0 +1,1 @@
+"""Shapley attribution for audio-language models: games, estimators, model backends, diagnostics."""

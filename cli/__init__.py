@@ -1,0 +1,1 @@
+"""The ``sgpa`` command line: argument parsing, progress and exit codes, no logic."""

@@ -1,0 +1,26 @@
+"""Entry point of the ``sgpa`` command: a click group; each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from sgpa import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sgpa")
+def cli() -> None:
+    """Word-level Shapley explanations of audio-language models (SGPA)."""
+
+
+def _register_commands() -> None:
+    from cli.align import align
+    from cli.explain import explain
+
+    cli.add_command(align)
+    cli.add_command(explain)
+
+
+def main() -> None:
+    _register_commands()
+    cli()
