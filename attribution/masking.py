@@ -1,0 +1,160 @@
+"""Maskers: how an absent word is removed from the model's input.
+
+Two families, both pure functions over arrays:
+
+* **embedding masking** (:func:`mask_token_embeddings`): the audio encoder runs once; the encoder-output
+  embeddings of the tokens a word owns (stage 4's token grid) are replaced by a baseline vector — zeros by
+  default, or the mean audio embedding of the utterance. Tokens owned by context (``owner == -1``) and by
+  present words are untouched.
+* **waveform masking** (:func:`mask_waveform`): the samples of an absent word are replaced by digital
+  silence (``"silence"``), by Gaussian noise at the utterance's noise floor (``"noise"``), or cut out and the
+  rest concatenated (``"deletion"``; the audio gets shorter, so the encoder's token grid changes). The masked
+  audio is re-encoded for every coalition.
+
+Leading/trailing context and pauses between words are never removed: a pause is not a player, and deleting
+it from every coalition would bias every value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sgpa.segmentation import Segmentation
+
+WAVEFORM_MASKINGS = ("silence", "noise", "deletion")
+EMBEDDING_BASELINES = ("zero", "mean")
+
+
+def word_sample_spans(segmentation: Segmentation, sample_rate: int, n_samples: int) -> np.ndarray:
+    """Sample spans ``[start, end)`` of the words, clipped to the audio; int64 array of shape ``(n_words, 2)``."""
+    spans = np.array(
+        [[round(w.start * sample_rate), round(w.end * sample_rate)] for w in segmentation.words], dtype=np.int64
+    ).reshape(-1, 2)
+    return np.clip(spans, 0, n_samples)
+
+
+def token_owner(segmentation: Segmentation, n_tokens: int) -> np.ndarray:
+    """Owner of each of the model's ``n_tokens`` audio tokens: a word index, or ``-1`` for context.
+
+    The encoder may produce a token or two more than the segmentation's grid (its last frame covers padding
+    past the end of the audio); those extra tokens are context. Shape ``(n_tokens,)``, int64.
+    """
+    owner = np.full(n_tokens, -1, dtype=np.int64)
+    grid_owner = np.asarray(segmentation.grid.owner, dtype=np.int64)[:n_tokens]
+    owner[: len(grid_owner)] = grid_owner
+    return owner
+
+
+def token_keep_mask(coalitions: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Which audio tokens stay unmasked in each coalition.
+
+    Parameters
+    ----------
+    coalitions : bool ``(k, n_words)``, True = word present.
+    owner : int ``(n_tokens,)``, word index or ``-1`` (context, always kept).
+
+    Returns
+    -------
+    bool ``(k, n_tokens)``.
+    """
+    coalitions = np.asarray(coalitions, dtype=bool)
+    keep = np.ones((coalitions.shape[0], owner.shape[0]), dtype=bool)
+    is_word = owner >= 0
+    keep[:, is_word] = coalitions[:, owner[is_word]]
+    return keep
+
+
+def mask_token_embeddings(embeddings, keep, baseline):
+    """Replace the embeddings of masked tokens by ``baseline``.
+
+    Parameters
+    ----------
+    embeddings : torch.Tensor ``(n_tokens, dim)``, the unmasked audio embeddings.
+    keep : bool ``(k, n_tokens)`` (numpy or torch), from :func:`token_keep_mask`.
+    baseline : torch.Tensor ``(dim,)``.
+
+    Returns
+    -------
+    torch.Tensor ``(k, n_tokens, dim)``; rows where ``keep`` is True are exact copies of ``embeddings``.
+    """
+    import torch
+
+    keep_t = torch.as_tensor(np.asarray(keep), device=embeddings.device)[..., None]
+    return torch.where(keep_t, embeddings[None], baseline.to(embeddings.dtype)[None, None])
+
+
+def embedding_baseline(embeddings, kind: str):
+    """The replacement vector for a masked audio token: zeros, or the mean audio embedding of the utterance."""
+    import torch
+
+    if kind == "zero":
+        return torch.zeros(embeddings.shape[-1], dtype=embeddings.dtype, device=embeddings.device)
+    if kind == "mean":
+        return embeddings.mean(dim=0)
+    raise ValueError(f"unknown embedding baseline {kind!r}; expected one of {EMBEDDING_BASELINES}")
+
+
+def frame_rms(audio: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """Root-mean-square level of each frame; shape ``(n_frames,)``. Audio shorter than a frame is one frame."""
+    if len(audio) < frame_length:
+        return np.array([np.sqrt(np.mean(np.square(audio, dtype=np.float64)))]) if len(audio) else np.zeros(1)
+    frames = np.lib.stride_tricks.sliding_window_view(audio, frame_length)[::hop_length]
+    return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+
+
+def noise_floor_rms(audio: np.ndarray, sample_rate: int, percentile: float = 10.0) -> float:
+    """The utterance's noise floor: the ``percentile``-th percentile of 25 ms frame RMS (10 ms hop)."""
+    rms = frame_rms(audio, frame_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate))
+    return float(np.percentile(rms, percentile))
+
+
+def mask_waveform(
+    audio: np.ndarray,
+    spans: np.ndarray,
+    present: np.ndarray,
+    masking: str,
+    *,
+    noise_rms: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The audio of one coalition: absent words silenced, replaced by noise, or deleted.
+
+    Parameters
+    ----------
+    audio : float ``(n_samples,)``.
+    spans : int ``(n_words, 2)`` sample spans ``[start, end)`` from :func:`word_sample_spans`.
+    present : bool ``(n_words,)``.
+    masking : ``"silence"``, ``"noise"`` or ``"deletion"``.
+    noise_rms : standard deviation of the Gaussian noise for ``"noise"`` (see :func:`noise_floor_rms`).
+    rng : the noise source for ``"noise"``; pass a generator seeded per coalition for reproducible values.
+
+    Returns
+    -------
+    float32 array: ``(n_samples,)`` for silence and noise, shorter for deletion.
+    """
+    present = np.asarray(present, dtype=bool)
+    absent = np.zeros(len(audio), dtype=bool)
+    for (start, end), is_present in zip(spans, present, strict=True):
+        if not is_present:
+            absent[start:end] = True
+    if masking == "deletion":
+        return np.asarray(audio[~absent], dtype=np.float32)
+    masked = np.array(audio, dtype=np.float32, copy=True)
+    if masking == "silence":
+        masked[absent] = 0.0
+    elif masking == "noise":
+        rng = rng if rng is not None else np.random.default_rng(0)
+        masked[absent] = (rng.standard_normal(int(absent.sum())) * noise_rms).astype(np.float32)
+    else:
+        raise ValueError(f"unknown waveform masking {masking!r}; expected one of {WAVEFORM_MASKINGS}")
+    return masked
+
+
+def coalition_rng(seed: int, present: np.ndarray) -> np.random.Generator:
+    """A noise generator determined by the seed and the coalition alone.
+
+    The same coalition then gets the same noise whether it is evaluated alone or in a batch, and in any order,
+    so a cached value and a recomputed one agree.
+    """
+    key = int.from_bytes(np.packbits(np.asarray(present, dtype=bool)).tobytes() or b"\0", "little")
+    return np.random.default_rng([seed, len(present), key])

@@ -1,0 +1,323 @@
+"""CTC recogniser backend: how much each spoken word supports the recogniser's reading of the transcript.
+
+The model is a transformers CTC model (``Wav2Vec2ForCTC`` family: the project's shipped default, or any
+``facebook/wav2vec2-*`` checkpoint). There is nothing to generate: the reference "response" is the transcript,
+and its "tokens" are its words. The value of a coalition is, for each transcript word ``i``, the conditional
+log-probability of that word given the words before it under the masked audio, from the CTC forward algorithm:
+
+    term_i = log Q_i - log Q_{i-1},     Q_0 = 1,   Q_i = P_ctc(the labelling starts with words 1..i),
+    term_n = log P_ctc(transcript) - log Q_{n-1}
+
+``Q_i`` is the CTC prefix probability (the mass of all frame paths whose collapsed labelling begins with the
+first ``i`` words). The terms telescope, so they sum exactly to ``log P_ctc(transcript | audio)``, and the
+scalar game (sum over words) is the transcript log-likelihood. All prefix probabilities come out of a single
+forward pass over the whole label sequence, because the forward variable of a state depends only on states
+before it.
+
+Labels: each word's normalised text, character by character, mapped onto the model's vocabulary (case folded
+to whichever case the vocabulary uses); characters the vocabulary lacks are skipped, and a word with none left
+gets the constant term 0 (recorded in ``details['unscored_words']``). Words are separated by the vocabulary's
+word delimiter (``|``) when it has one; the delimiter before a word belongs to that word.
+
+Maskings: waveform ``silence`` (default), ``noise``, ``deletion``, re-encoded per coalition; and ``embedding``:
+wav2vec2's learned mask vector (``masked_spec_embed``, the one SpecAugment uses) on the feature-encoder frames
+whose centre falls inside an absent word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attribution.masking import coalition_rng, mask_waveform, noise_floor_rms, word_sample_spans
+from attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.errors import InputError
+from sgpa.segmentation import Segmentation
+
+SAMPLE_RATE = 16000
+MASKINGS = ("silence", "noise", "deletion", "embedding")
+WORD_DELIMITER = "|"
+
+
+def default_model_dir() -> Path:
+    """Where the project's shipped CTC model lives (``sgpa/models/sgpa-ctc-en``)."""
+    import sgpa
+
+    return Path(sgpa.__file__).parent / "models" / "sgpa-ctc-en"
+
+
+def word_labels(words: list[str], vocab: dict[str, int]) -> list[list[int]]:
+    """Label ids of each word; a word's list starts with the word delimiter when it is not the first scored word.
+
+    Parameters
+    ----------
+    words : normalised word texts.
+    vocab : token -> id of the CTC vocabulary.
+    """
+    has_upper = any(token.isalpha() and token.isupper() for token in vocab)
+    delimiter = vocab.get(WORD_DELIMITER)
+    labels: list[list[int]] = []
+    scored_before = False
+    for word in words:
+        text = word.upper() if has_upper else word.lower()
+        ids = [vocab[ch] for ch in text if ch in vocab and ch != WORD_DELIMITER]
+        if ids and scored_before and delimiter is not None:
+            ids = [delimiter, *ids]
+        scored_before = scored_before or bool(ids)
+        labels.append(ids)
+    return labels
+
+
+def ctc_prefix_log_probs(log_probs, labels: list[int], blank: int):
+    """CTC forward pass giving every prefix probability and the full-sequence probability.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor ``(k, n_frames, vocab)``, log-softmax emissions.
+    labels : the label sequence (``U`` ids, no blanks).
+    blank : id of the blank.
+
+    Returns
+    -------
+    prefix : torch.Tensor ``(k, U)``; ``prefix[:, j] = log P(labelling starts with labels[: j + 1])``.
+    total : torch.Tensor ``(k,)``; ``log P(labelling == labels)``.
+    """
+    import torch
+
+    k, n_frames, _ = log_probs.shape
+    n_labels = len(labels)
+    extended = torch.full((2 * n_labels + 1,), blank, dtype=torch.long, device=log_probs.device)
+    extended[1::2] = torch.tensor(labels, dtype=torch.long, device=log_probs.device)
+    n_states = extended.shape[0]
+    # a skip from s-2 to s is allowed onto a label that differs from the label two states back
+    skip_allowed = torch.zeros(n_states, dtype=torch.bool, device=log_probs.device)
+    skip_allowed[3::2] = extended[3::2] != extended[1:-2:2]
+    emissions = log_probs[:, :, extended]  # (k, n_frames, n_states)
+    minus_inf = torch.tensor(float("-inf"), dtype=log_probs.dtype, device=log_probs.device)
+
+    alpha = torch.full((k, n_states), float("-inf"), dtype=log_probs.dtype, device=log_probs.device)
+    alpha[:, 0] = emissions[:, 0, 0]
+    entries = [torch.full((k, n_labels), float("-inf"), dtype=log_probs.dtype, device=log_probs.device)]
+    if n_labels:
+        alpha[:, 1] = emissions[:, 0, 1]
+        entries[0][:, 0] = emissions[:, 0, 1]
+    for t in range(1, n_frames):
+        from_prev = torch.cat([alpha.new_full((k, 1), float("-inf")), alpha[:, :-1]], dim=1)
+        from_skip = torch.cat([alpha.new_full((k, 2), float("-inf")), alpha[:, :-2]], dim=1)
+        from_skip = torch.where(skip_allowed, from_skip, minus_inf)
+        arrive = torch.logaddexp(from_prev, from_skip)  # first frame in state s
+        entries.append(arrive[:, 1::2] + emissions[:, t, 1::2])
+        alpha = torch.logaddexp(alpha, arrive) + emissions[:, t]
+    prefix = torch.logsumexp(torch.stack(entries, dim=0), dim=0)
+    total = torch.logaddexp(alpha[:, -1], alpha[:, -2]) if n_labels else alpha[:, -1]
+    return prefix, total
+
+
+def word_terms(prefix, total, labels_per_word: list[list[int]]):
+    """Chain-rule terms per word from prefix log-probs: ``(k, U)``, ``(k,)`` -> ``(k, n_words)``; they sum to ``total``."""
+    import torch
+
+    k = total.shape[0]
+    n_words = len(labels_per_word)
+    ends = np.cumsum([len(ids) for ids in labels_per_word]) - 1  # index of each word's last label
+    last_scored = max((i for i, ids in enumerate(labels_per_word) if ids), default=-1)
+    log_q = torch.zeros((k, n_words + 1), dtype=total.dtype, device=total.device)  # log Q_0 = 0
+    for i in range(n_words):
+        if i >= last_scored:
+            log_q[:, i + 1] = total  # from the last scored word on, the whole transcript
+        elif ends[i] >= 0:
+            log_q[:, i + 1] = prefix[:, ends[i]]
+    return log_q[:, 1:] - log_q[:, :-1]
+
+
+def frame_geometry(config: Any) -> tuple[int, int]:
+    """(hop, receptive field) of the feature encoder in samples, from its conv kernels and strides."""
+    hop, receptive = 1, 1
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
+        receptive += (kernel - 1) * hop
+        hop *= stride
+    return hop, receptive
+
+
+class CtcBackend(Backend):
+    """A transformers CTC recogniser (``Wav2Vec2ForCTC`` and relatives) with its character vocabulary."""
+
+    name = "ctc"
+    maskings = MASKINGS
+    default_masking = "silence"
+
+    def __init__(
+        self,
+        model: Any,
+        vocab: dict[str, int],
+        *,
+        model_id: str,
+        revision: str | None = None,
+        blank_id: int | None = None,
+        normalize_audio: bool = True,
+        memory_budget_bytes: int = 1 << 30,
+    ) -> None:
+        self.model = model.eval()
+        self.vocab = dict(vocab)
+        self.model_id = model_id
+        self.revision = revision
+        self.blank_id = blank_id if blank_id is not None else int(getattr(model.config, "pad_token_id", 0) or 0)
+        self.normalize_audio = normalize_audio
+        self.memory_budget_bytes = memory_budget_bytes
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, *, revision: str | None = None, **options: Any) -> CtcBackend:
+        """Load a CTC model and its vocabulary from a folder or hub id; ``None`` = the shipped default model."""
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer
+
+        if model is None:
+            location: str | Path = default_model_dir()
+            if not (location / "config.json").is_file():
+                raise InputError(f"the default CTC model is not installed at {location}; pass --model PATH_OR_HUB_ID")
+        else:
+            path = Path(model).expanduser()
+            if path.is_dir():
+                location = path
+            elif isinstance(model, str) and model.count("/") == 1 and not path.exists() and not model.startswith("."):
+                location = model
+            else:
+                raise InputError(f"unknown model {str(model)!r}: not a local folder and not a hub id of the form owner/name")
+        try:
+            config = AutoConfig.from_pretrained(location, revision=revision)
+            ctc_model = AutoModelForCTC.from_pretrained(location, revision=revision)
+            tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
+        except (OSError, ValueError, KeyError) as error:
+            raise InputError(f"cannot load CTC model {str(location)!r}: {error}") from error
+        normalize = True
+        try:
+            normalize = bool(getattr(AutoFeatureExtractor.from_pretrained(location), "do_normalize", True))
+        except (OSError, ValueError):
+            pass
+        blank = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.pad_token_id
+        return cls(
+            ctc_model,
+            tokenizer.get_vocab(),
+            model_id=str(location if model is None else model),
+            revision=revision,
+            blank_id=blank,
+            normalize_audio=normalize,
+            **options,
+        )
+
+    def emissions(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None):
+        """Log-softmax emissions of equal-length waveforms ``(k, n_samples)`` -> ``(k, n_frames, vocab)`` (float64)."""
+        import torch
+
+        x = torch.as_tensor(np.asarray(waves, dtype=np.float32))
+        if self.normalize_audio:
+            x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
+        kwargs = {}
+        if mask_time_indices is not None:
+            kwargs["mask_time_indices"] = torch.as_tensor(mask_time_indices, dtype=torch.bool)
+        with torch.no_grad():
+            logits = self.model(x.to(self.model.device), **kwargs).logits
+        return torch.log_softmax(logits.double(), dim=-1)
+
+    def prepare(
+        self,
+        audio: np.ndarray,
+        segmentation: Segmentation,
+        *,
+        prompt: str | None = None,
+        masking: str | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> CtcGame:
+        masking = self.check_masking(masking)
+        if prompt is not None:
+            raise InputError("the ctc backend takes no --prompt (its value is the transcript's log-probability)")
+        if masking == "embedding" and not getattr(self.model.config, "apply_spec_augment", False):
+            raise InputError("this CTC model has no learned mask vector (apply_spec_augment is off): use silence masking")
+        if segmentation.n_words == 0:
+            raise InputError("the segmentation has no words: nothing to explain")
+        audio = np.asarray(audio, dtype=np.float32)
+        labels = word_labels([w.normalized or w.text for w in segmentation.words], self.vocab)
+        if not any(labels):
+            raise InputError("no character of the transcript is in the CTC model's vocabulary")
+        hop, receptive = frame_geometry(self.model.config)
+        n_frames = int(self.model._get_feat_extract_output_lengths(len(audio)))
+        if n_frames < 1:
+            raise InputError("the audio is too short for the CTC model")
+        frame_centres_s = (np.arange(n_frames) * hop + receptive / 2) / SAMPLE_RATE
+        frame_owner = np.full(n_frames, -1, dtype=np.int64)
+        for i, word in enumerate(segmentation.words):
+            frame_owner[(frame_centres_s >= word.start) & (frame_centres_s < word.end)] = i
+        hidden = int(getattr(self.model.config, "hidden_size", 768))
+        n_layers = int(getattr(self.model.config, "num_hidden_layers", 12))
+        per_coalition = len(audio) * 4 * 8 + n_frames * hidden * 4 * (6 + 2 * n_layers)
+        if batch_size is None:
+            batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
+        words = [w.text for w in segmentation.words]
+        return CtcGame(
+            response=Response(text=" ".join(words), token_ids=[-1] * len(words), tokens=words),
+            player_names=words,
+            masking=masking,
+            batch_size=batch_size,
+            details={
+                "value": "per-word chain-rule terms of log P_ctc(transcript | masked audio)",
+                "frames": n_frames,
+                "frame_hop_s": hop / SAMPLE_RATE,
+                "unscored_words": [i for i, ids in enumerate(labels) if not ids],
+            },
+            backend=self,
+            audio=audio,
+            labels=labels,
+            frame_owner=frame_owner,
+            spans=word_sample_spans(segmentation, SAMPLE_RATE, len(audio)),
+            noise_rms=noise_floor_rms(audio, SAMPLE_RATE),
+            seed=seed,
+        )
+
+
+@dataclass
+class CtcGame(PreparedGame):
+    """The value function of one utterance on a CTC recogniser: ``(k, n_words)`` chain-rule terms."""
+
+    backend: CtcBackend | None = None
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    labels: list[list[int]] = field(default_factory=list)
+    frame_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    noise_rms: float = 0.0
+    seed: int = 0
+
+    def terms(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None) -> np.ndarray:
+        emissions = self.backend.emissions(waves, mask_time_indices)
+        flat = [label for ids in self.labels for label in ids]
+        prefix, total = ctc_prefix_log_probs(emissions, flat, self.backend.blank_id)
+        return word_terms(prefix, total, self.labels).cpu().numpy()
+
+    def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
+        coalitions = check_coalitions(coalitions, self.n_players)
+        values = np.empty((len(coalitions), self.n_players), dtype=np.float64)
+        min_samples = 400  # one wav2vec2 frame
+        for start in range(0, len(coalitions), self.batch_size):
+            chunk = coalitions[start : start + self.batch_size]
+            if self.masking == "embedding":
+                masked_frames = np.zeros((len(chunk), len(self.frame_owner)), dtype=bool)
+                is_word = self.frame_owner >= 0
+                masked_frames[:, is_word] = ~chunk[:, self.frame_owner[is_word]]
+                waves = np.broadcast_to(self.audio, (len(chunk), len(self.audio)))
+                values[start : start + len(chunk)] = self.terms(waves, masked_frames)
+                continue
+            waves = [
+                mask_waveform(
+                    self.audio, self.spans, present, self.masking,
+                    noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present),
+                )
+                for present in chunk
+            ]
+            waves = [w if len(w) >= min_samples else np.pad(w, (0, min_samples - len(w))) for w in waves]
+            lengths = np.array([len(w) for w in waves])
+            for length in np.unique(lengths):
+                rows = np.flatnonzero(lengths == length)
+                values[start + rows] = self.terms(np.stack([waves[r] for r in rows]))
+        return values

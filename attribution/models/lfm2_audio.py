@@ -1,0 +1,392 @@
+"""LFM2-Audio backend, on the real ``liquid-audio`` package.
+
+The chat is built with liquid-audio's ``ChatState`` exactly as its own examples do::
+
+    <|startoftext|><|im_start|>system\\n{prompt}<|im_end|>\\n<|im_start|>user\\n[audio]<|im_end|>\\n<|im_start|>assistant\\n
+
+The audio becomes one LLM input embedding per 80 ms: log-mel (128 bins, 10 ms hop) -> FastConformer (8x
+subsampling) -> MLP adapter, ``ceil(mel_frames / 8)`` embeddings in all. The reference response is generated
+greedily on the full input (text tokens only; generation stops at ``<|im_end|>``, at ``<|audio_start|>``, or after
+``max_new_tokens``), and each coalition's value is the teacher-forced log-probability of each response token: one
+LFM2 forward over ``[chat prefix + masked audio + chat suffix + response]``, logits from the tied text embedding
+matrix, exactly as liquid-audio computes them.
+
+Speed: with embedding masking the conformer runs once per utterance. Every coalition shares the tokens before the
+audio (the system turn), so their LFM2 state (attention keys/values and the short-convolution states) is computed
+once and copied across the batch. Coalitions are scored in batches sized from memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attribution.masking import (
+    coalition_rng,
+    embedding_baseline,
+    mask_token_embeddings,
+    mask_waveform,
+    noise_floor_rms,
+    token_keep_mask,
+    token_owner,
+    word_sample_spans,
+)
+from attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.errors import InputError
+from sgpa.segmentation import Segmentation
+
+SAMPLE_RATE = 16000
+TOKEN_DURATION_S = 0.08
+DEFAULT_PROMPT = "Perform ASR."
+IM_END_ID = 7
+AUDIO_START_ID = 128
+# embedding masking: "embedding" replaces absent tokens by zeros, "embedding-mean" by the mean audio embedding
+MASKINGS = ("embedding", "embedding-mean", "silence", "noise", "deletion")
+HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_model_location(model: str | Path) -> str | Path:
+    """A local folder as ``Path``, or a hub id (``owner/name``) as ``str``; ``InputError`` for anything else.
+
+    liquid-audio treats a ``str`` as a hub id and a ``Path`` as a local folder, so the type matters.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"model folder {str(path)!r} has no config.json: not an LFM2-Audio checkpoint")
+        return path
+    if isinstance(model, str) and HUB_ID_PATTERN.match(model) and not path.exists():
+        return model
+    raise InputError(f"unknown model {str(model)!r}: not a local folder and not a hub id of the form owner/name")
+
+
+@dataclass
+class ChatLayout:
+    """Where the audio sits in the chat sequence: ``[prefix | audio | suffix]`` then the response.
+
+    ``text_ids`` are all text tokens of the chat in order (prefix then suffix), ``n_prefix`` of them before the
+    audio; ``n_audio`` audio embeddings follow.
+    """
+
+    text_ids: list[int]
+    n_prefix: int
+    n_audio: int
+
+    @property
+    def n_suffix(self) -> int:
+        return len(self.text_ids) - self.n_prefix
+
+    @property
+    def length(self) -> int:
+        return len(self.text_ids) + self.n_audio
+
+
+class Lfm2AudioBackend(Backend):
+    """LFM2-Audio through liquid-audio (``LFM2AudioModel`` + ``LFM2AudioProcessor``), float32 by default."""
+
+    name = "lfm2-audio"
+    maskings = MASKINGS
+    default_masking = "embedding"
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        max_new_tokens: int = 32,
+        reuse_prefix_cache: bool = True,
+        memory_budget_bytes: int = 1 << 30,
+    ) -> None:
+        self.model = model.eval()
+        self.processor = processor.eval()
+        self.model_id = model_id
+        self.revision = revision
+        self.max_new_tokens = max_new_tokens
+        self.reuse_prefix_cache = reuse_prefix_cache
+        self.memory_budget_bytes = memory_budget_bytes
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path,
+        *,
+        revision: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        **options: Any,
+    ) -> Lfm2AudioBackend:
+        """Load model and processor once from a local folder or a hub id (``LiquidAI/LFM2-Audio-1.5B``)."""
+        import torch
+        from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
+
+        location = resolve_model_location(model)
+        torch_dtype = getattr(torch, dtype)
+        try:
+            lfm = LFM2AudioModel.from_pretrained(location, revision=revision, device=device, dtype=torch_dtype)
+            processor = LFM2AudioProcessor.from_pretrained(location, revision=revision, device=device)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"cannot load LFM2-Audio model {str(model)!r}: {error}") from error
+        return cls(lfm, processor, model_id=str(model), revision=revision, **options)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self):
+        return next(self.model.parameters()).dtype
+
+    # --- pieces of the forward pass -------------------------------------------------------------------------
+
+    def log_mel(self, waves: np.ndarray):
+        """Log-mel features of equal-length waveforms: float ``(k, n_samples)`` -> ``(k, 128, n_frames)``."""
+        import torch
+
+        wave_t = torch.as_tensor(np.asarray(waves, dtype=np.float32), device=self.device)
+        lengths = torch.full((wave_t.shape[0],), wave_t.shape[1], dtype=torch.long, device=self.device)
+        with torch.no_grad():
+            mel, _ = self.processor.audio(wave_t, lengths)
+        return mel.to(self.dtype)
+
+    def encode_mel(self, mel):
+        """Audio embeddings, one per 80 ms: ``(k, 128, n_frames)`` -> ``(k, ceil(n_frames / 8), hidden)``."""
+        import torch
+
+        lengths = torch.full((mel.shape[0],), mel.shape[2], dtype=torch.long, device=mel.device)
+        with torch.no_grad():
+            encoded, _ = self.model.conformer(mel, lengths)
+            return self.model.audio_adapter(encoded.mT)
+
+    def chat_layout(self, prompt: str, n_audio: int) -> ChatLayout:
+        """Token ids of the chat around the audio, built with liquid-audio's ``ChatState``."""
+        from liquid_audio import ChatState, LFMModality
+
+        chat = ChatState(self.processor, dtype=self.dtype)
+        chat.new_turn("system")
+        chat.add_text(prompt)
+        chat.end_turn()
+        chat.new_turn("user")
+        n_prefix = int(chat.text.shape[1])
+        chat.end_turn()
+        chat.new_turn("assistant")
+        flags = chat.modality_flag[0].tolist()
+        if any(flag != LFMModality.TEXT for flag in flags):
+            raise RuntimeError("unexpected non-text token in the chat template")
+        return ChatLayout(text_ids=chat.text[0].tolist(), n_prefix=n_prefix, n_audio=n_audio)
+
+    def assemble(self, layout: ChatLayout, audio_embeddings, response_ids: list[int]):
+        """Input embeddings ``(k, length + T, hidden)`` from audio embeddings ``(k, n_audio, hidden)``."""
+        import torch
+
+        k = audio_embeddings.shape[0]
+        ids = torch.tensor(layout.text_ids + list(response_ids), dtype=torch.long, device=self.device)
+        with torch.no_grad():
+            text = self.model.lfm.embed_tokens(ids)
+        prefix = text[: layout.n_prefix]
+        rest = text[layout.n_prefix :]
+        return torch.cat(
+            [prefix.expand(k, -1, -1), audio_embeddings.to(text.dtype), rest.expand(k, -1, -1)], dim=1
+        )
+
+    def prefix_cache(self, layout: ChatLayout):
+        """LFM2 state after the chat prefix (system turn), batch of one; reused by every coalition."""
+        import torch
+
+        ids = torch.tensor(layout.text_ids[: layout.n_prefix], dtype=torch.long, device=self.device)
+        with torch.no_grad():
+            embeddings = self.model.lfm.embed_tokens(ids)[None]
+            return self.model.lfm(inputs_embeds=embeddings, use_cache=True).past_key_values
+
+    def hidden_states(self, embeddings, cache=None, n_cached: int = 0):
+        """LFM2 last hidden states for input embeddings ``(k, L, hidden)``; ``cache`` holds the first ``n_cached``."""
+        import torch
+
+        with torch.no_grad():
+            if cache is None:
+                return self.model.lfm(inputs_embeds=embeddings, use_cache=False).last_hidden_state
+            cache = copy.deepcopy(cache)
+            # expand the batch-of-one state to the batch (keys/values and convolution states alike)
+            cache.reorder_cache(torch.zeros(embeddings.shape[0], dtype=torch.long, device=embeddings.device))
+            out = self.model.lfm(inputs_embeds=embeddings[:, n_cached:], past_key_values=cache, use_cache=True)
+            return out.last_hidden_state
+
+    def response_log_probs(self, hidden, response_ids: list[int]):
+        """``log p(response_t | ...)`` from the hidden states of the positions that predict the response.
+
+        ``hidden``: ``(k, T, hidden)``, the states at positions ``L-1 .. L+T-2``. Returns float64 ``(k, T)``.
+        """
+        import torch
+
+        with torch.no_grad():
+            logits = torch.nn.functional.linear(hidden, self.model.lfm.embed_tokens.weight).float()
+            log_probs = torch.log_softmax(logits, dim=-1)
+            ids = torch.tensor(response_ids, dtype=torch.long, device=hidden.device)
+            picked = log_probs.gather(-1, ids.expand(hidden.shape[0], -1)[..., None])[..., 0]
+        return picked.double().cpu().numpy()
+
+    def generate(self, layout: ChatLayout, audio_embeddings) -> list[int]:
+        """Greedy text response on the full input, with the LFM2 cache (``audio_embeddings``: ``(1, n_audio, hidden)``)."""
+        import torch
+
+        embeddings = self.assemble(layout, audio_embeddings, [])
+        cache = None
+        ids: list[int] = []
+        with torch.no_grad():
+            for _ in range(self.max_new_tokens):
+                out = self.model.lfm(inputs_embeds=embeddings, past_key_values=cache, use_cache=True)
+                cache = out.past_key_values
+                logits = torch.nn.functional.linear(out.last_hidden_state[0, -1], self.model.lfm.embed_tokens.weight)
+                next_id = int(logits.argmax())
+                ids.append(next_id)
+                if next_id in (IM_END_ID, AUDIO_START_ID):
+                    break
+                embeddings = self.model.lfm.embed_tokens(torch.tensor([[next_id]], device=self.device))
+        return ids
+
+    # --- the game -------------------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        audio: np.ndarray,
+        segmentation: Segmentation,
+        *,
+        prompt: str | None = None,
+        masking: str | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> Lfm2AudioGame:
+        masking = self.check_masking(masking)
+        prompt = DEFAULT_PROMPT if prompt is None else prompt
+        audio = np.asarray(audio, dtype=np.float32)
+        check_grid(segmentation)
+        if segmentation.n_words == 0:
+            raise InputError("the segmentation has no words: nothing to explain")
+
+        full_embeddings = self.encode_mel(self.log_mel(audio[None]))  # (1, n_audio, hidden)
+        n_audio = int(full_embeddings.shape[1])
+        owner = token_owner(segmentation, n_audio)
+        if segmentation.grid.n_tokens > n_audio + 1:
+            raise InputError(
+                f"the segmentation's grid has {segmentation.grid.n_tokens} tokens but the audio gives {n_audio}: "
+                "segments and audio do not match"
+            )
+        layout = self.chat_layout(prompt, n_audio)
+        response_ids = self.generate(layout, full_embeddings)
+        tokenizer = self.processor.text
+        response = Response(
+            text=tokenizer.decode(response_ids),
+            token_ids=response_ids,
+            tokens=[tokenizer.decode([i]) for i in response_ids],
+        )
+        hidden_size = int(full_embeddings.shape[-1])
+        vocab_size = int(self.model.lfm.embed_tokens.weight.shape[0])
+        n_layers = int(self.model.lfm.config.num_hidden_layers)
+        element = full_embeddings.element_size()
+        sequence = layout.length + len(response_ids)
+        # activations of one coalition: a few hidden-size tensors per layer, plus the float32 logits of the response
+        per_coalition = sequence * hidden_size * element * (4 + 2 * n_layers) + len(response_ids) * vocab_size * 8
+        if batch_size is None:
+            batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
+        cache = self.prefix_cache(layout) if self.reuse_prefix_cache else None
+        baseline = None
+        if masking in ("embedding", "embedding-mean"):
+            baseline = embedding_baseline(full_embeddings[0], "zero" if masking == "embedding" else "mean")
+        return Lfm2AudioGame(
+            response=response,
+            player_names=[w.text for w in segmentation.words],
+            masking=masking,
+            batch_size=batch_size,
+            details={
+                "prompt": prompt,
+                "chat_tokens": layout.length,
+                "audio_tokens": n_audio,
+                "prefix_tokens_cached": layout.n_prefix if cache is not None else 0,
+                "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
+                "max_new_tokens": self.max_new_tokens,
+            },
+            backend=self,
+            audio=audio,
+            layout=layout,
+            owner=owner,
+            full_embeddings=full_embeddings,
+            baseline=baseline,
+            spans=word_sample_spans(segmentation, SAMPLE_RATE, len(audio)),
+            noise_rms=noise_floor_rms(audio, SAMPLE_RATE),
+            seed=seed,
+            cache=cache,
+        )
+
+
+def check_grid(segmentation: Segmentation) -> None:
+    """The segmentation must be mapped to LFM2-Audio's grid: 80 ms tokens from time 0."""
+    grid = segmentation.grid
+    if abs(grid.token_duration_s - TOKEN_DURATION_S) > 1e-9 or abs(grid.offset_s) > 1e-9:
+        raise InputError(
+            f"the segmentation was mapped to grid {grid.name!r} ({grid.token_duration_s * 1000:g} ms tokens, "
+            f"offset {grid.offset_s:g} s), not LFM2-Audio's 80 ms grid: run `sgpa align --grid lfm2-audio`"
+        )
+
+
+@dataclass
+class Lfm2AudioGame(PreparedGame):
+    """The value function of one utterance on LFM2-Audio (see :class:`attribution.models.base.PreparedGame`)."""
+
+    backend: Lfm2AudioBackend | None = None
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    layout: ChatLayout | None = None
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    full_embeddings: Any = None
+    baseline: Any = None
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    noise_rms: float = 0.0
+    seed: int = 0
+    cache: Any = None
+
+    def audio_embeddings(self, coalitions: np.ndarray) -> list[tuple[np.ndarray, Any]]:
+        """Masked audio embeddings, grouped by length: ``[(row indices, (rows, n_audio, hidden)), ...]``."""
+        backend = self.backend
+        if self.baseline is not None:
+            keep = token_keep_mask(coalitions, self.owner)
+            return [(np.arange(len(coalitions)), mask_token_embeddings(self.full_embeddings[0], keep, self.baseline))]
+        waves = [
+            mask_waveform(
+                self.audio, self.spans, present, self.masking,
+                noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present),
+            )
+            for present in coalitions
+        ]
+        groups = []
+        lengths = np.array([len(w) for w in waves])
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            if length < SAMPLE_RATE // 100 * 9:  # shorter than the conformer's smallest input (9 mel frames)
+                waves_rows = [np.zeros(SAMPLE_RATE // 100 * 9, dtype=np.float32) for _ in rows]
+            else:
+                waves_rows = [waves[r] for r in rows]
+            groups.append((rows, backend.encode_mel(backend.log_mel(np.stack(waves_rows)))))
+        return groups
+
+    def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
+        coalitions = check_coalitions(coalitions, self.n_players)
+        backend = self.backend
+        ids = self.response.token_ids
+        values = np.empty((len(coalitions), len(ids)), dtype=np.float64)
+        for start in range(0, len(coalitions), self.batch_size):
+            chunk = coalitions[start : start + self.batch_size]
+            for rows, audio_embeddings in self.audio_embeddings(chunk):
+                layout = ChatLayout(self.layout.text_ids, self.layout.n_prefix, int(audio_embeddings.shape[1]))
+                embeddings = backend.assemble(layout, audio_embeddings, ids)
+                n_cached = layout.n_prefix if self.cache is not None else 0
+                hidden = backend.hidden_states(embeddings, self.cache, n_cached)
+                # position p predicts token p + 1: the response is predicted from the last chat token onwards
+                first = layout.length - 1 - n_cached
+                predicting = hidden[:, first : first + len(ids)]
+                values[start + rows] = backend.response_log_probs(predicting, ids)
+        return values
