@@ -1,0 +1,269 @@
+"""Shapley values by paired, weighted least squares (KernelSHAP / Leverage-SHAP style).
+
+The Shapley values are the solution of a weighted least-squares problem over all coalitions
+``S`` (Lundberg & Lee 2017; Charnes et al. 1988)::
+
+    minimise  sum_S  k(|S|) (v(S) - v(empty) - sum_{i in S} phi_i)**2
+    subject to  sum_i phi_i = v(full) - v(empty)
+
+with the Shapley kernel ``k(s) = (n - 1) / (C(n, s) s (n - s))``. This module solves it on part of
+the coalitions:
+
+1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together), while the
+   budget share a size would get from sampling is at least its number of coalitions (the rule of
+   shap's KernelExplainer); with a budget of ``2**n`` everything is enumerated and the result is exact;
+2. the other sizes are sampled: a size with probability proportional to its kernel mass
+   ``(n - 1) / (s (n - s))`` (``sampling="kernel"``, KernelSHAP) or uniformly over sizes
+   (``sampling="leverage"``, Leverage SHAP: proportional to the leverage scores), then a uniform
+   coalition of that size *and its complement* (paired sampling; it cancels the even-order
+   part of the error, and makes the estimate exact for games of order two once the system has
+   full rank); samples are importance-weighted by ``k / p``;
+3. efficiency is a constraint of the least-squares problem, so it holds exactly;
+4. standard errors come from a bootstrap over the sampled pairs (enumerated sizes are fixed).
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+from attribution.estimators.result import AttributionResult, Run, all_coalitions, with_total
+from attribution.game import Game, coalition_keys
+
+N_BOOTSTRAP = 100
+
+
+def size_masses(n_players: int) -> np.ndarray:
+    """float[n + 1]: total Shapley-kernel weight of all coalitions of each size (0 for 0 and n)."""
+    n = n_players
+    masses = np.zeros(n + 1)
+    sizes = np.arange(1, n)
+    masses[1:n] = (n - 1) / (sizes * (n - sizes))
+    return masses
+
+
+def coalitions_of_size(n_players: int, size: int) -> np.ndarray:
+    """bool[C(n, size), n]: every coalition with ``size`` members."""
+    from itertools import combinations
+
+    rows = np.zeros((comb(n_players, size), n_players), dtype=bool)
+    for row, members in enumerate(combinations(range(n_players), size)):
+        rows[row, list(members)] = True
+    return rows
+
+
+def plan_enumeration(
+    n_players: int, budget: int, sampling_masses: np.ndarray
+) -> tuple[list[int], list[int]]:
+    """Split the sizes 1..n-1 into those to enumerate and those to sample.
+
+    Parameters
+    ----------
+    n_players : int
+    budget : int
+        Evaluations available beyond the empty and full coalition.
+    sampling_masses : float[n + 1]
+        Relative probability of each size under the sampling distribution.
+
+    Returns
+    -------
+    enumerated, sampled : list of int
+        Coalition sizes.
+    """
+    n = n_players
+    if budget >= 2**n - 2:
+        return list(range(1, n)), []
+    enumerated: list[int] = []
+    remaining = list(range(1, n))
+    left = float(budget)
+    for small in range(1, n // 2 + 1):
+        sizes = sorted({small, n - small})
+        count = sum(comb(n, s) for s in sizes)
+        share = sampling_masses[sizes].sum() / sampling_masses[remaining].sum()
+        if left * share < count:
+            break
+        enumerated += sizes
+        remaining = [s for s in remaining if s not in sizes]
+        left -= count
+    return enumerated, remaining
+
+
+def solve_constrained(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Least squares with the efficiency constraint, from its normal equations.
+
+    Minimises ``phi' A phi - 2 phi' b`` subject to ``1' phi = total`` for every output column.
+
+    Parameters
+    ----------
+    a : float[..., n, n]
+        ``Z' W Z``.
+    b : float[..., n, T]
+        ``Z' W (y - v_empty)``.
+    total : float[T]
+        ``v_full - v_empty``.
+
+    Returns
+    -------
+    float[..., n, T]
+    """
+    pinv = np.linalg.pinv(a, hermitian=True)
+    ones = np.ones(a.shape[-1])
+    a_inv_b = pinv @ b
+    a_inv_1 = pinv @ ones
+    # Lagrange multiplier: moves the unconstrained solution along A^-1 1 onto the constraint.
+    slack = (a_inv_b.sum(axis=-2) - total) / a_inv_1.sum(axis=-1)[..., None]
+    return a_inv_b - a_inv_1[..., :, None] * slack[..., None, :]
+
+
+def approximate(
+    game: Game,
+    budget: int,
+    tolerance: float | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    sampling: str = "kernel",
+) -> AttributionResult:
+    """Shapley values by paired, constrained weighted least squares.
+
+    Parameters
+    ----------
+    game : Game
+    budget : int
+        Most distinct evaluations (minimum ``n + 2``, or ``2**n`` if smaller).
+    tolerance : float, optional
+        Stop once the largest bootstrap standard error is below it.
+    seed : int
+        Seed of the sampling and the bootstrap.
+    progress : bool
+        Show a progress bar over the evaluations.
+    sampling : {"kernel", "leverage"}
+        Size distribution of the sampled coalitions (see the module docstring).
+
+    Returns
+    -------
+    AttributionResult
+        ``method="kernel"``, ``index="shapley"``; efficiency holds exactly.
+    """
+    if sampling not in ("kernel", "leverage"):
+        raise ValueError(f"sampling must be 'kernel' or 'leverage', got {sampling!r}")
+    n = game.n_players
+    run = Run(game, budget, minimum=min(n + 2, 2**n), method="kernel")
+    rng = np.random.default_rng(seed)
+    kernel_masses = size_masses(n)
+    sampling_masses = kernel_masses.copy() if sampling == "kernel" else (kernel_masses > 0) * 1.0
+
+    with game.progress_bar(total=budget, enabled=progress):
+        v_empty = with_total(game.v_empty[None])[0]
+        v_full = with_total(game.v_full[None])[0]
+        enumerated, sampled_sizes = plan_enumeration(n, run.remaining, sampling_masses)
+
+        rows = [coalitions_of_size(n, s) for s in enumerated]
+        z_enum = np.concatenate(rows) if rows else np.zeros((0, n), dtype=bool)
+        w_enum = np.concatenate([np.full(len(r), kernel_masses[s] / comb(n, s))
+                                 for r, s in zip(rows, enumerated)]) if rows else np.zeros(0)
+        y_enum = with_total(game.values(z_enum)) - v_empty if len(z_enum) else np.zeros((0, len(v_empty)))
+        a_enum, b_enum = _normal_equations(z_enum, w_enum, y_enum)
+
+        if not sampled_sizes:
+            phi = solve_constrained(a_enum, b_enum, v_full - v_empty)
+            return run.finish("kernel", "shapley", phi, None, converged=True)
+
+        sizes = np.array(sampled_sizes)
+        probabilities = sampling_masses[sizes] / sampling_masses[sizes].sum()
+        # Importance weight k(S) / p(S) of one pair member, before dividing by the number of pairs.
+        pair_weight = kernel_masses[sizes] / probabilities / 2
+        drawn_z: list[np.ndarray] = []
+        drawn_w: list[np.ndarray] = []
+        converged = False
+        round_size = run.remaining if tolerance is None else max(8 * n, 64)
+        while True:
+            z, w = _draw_pairs(game, rng, sizes, probabilities, pair_weight,
+                               min(round_size, run.remaining), max_pairs=10 * budget)
+            if not len(z):
+                break
+            drawn_z.append(z)
+            drawn_w.append(w)
+            z_all, w_all = np.concatenate(drawn_z), np.concatenate(drawn_w)
+            y_all = with_total(game.values(z_all)) - v_empty
+            stderr = None
+            if tolerance is not None:
+                stderr = _bootstrap_stderr(a_enum, b_enum, z_all, w_all, y_all,
+                                           v_full - v_empty, rng)
+                if stderr.max() < tolerance:
+                    converged = True
+                    break
+            if run.remaining <= 0 or sum(map(len, drawn_z)) >= 20 * budget:
+                break
+
+    n_pairs = len(z_all) // 2
+    a_samp, b_samp = _normal_equations(z_all, w_all / n_pairs, y_all)
+    phi = solve_constrained(a_enum + a_samp, b_enum + b_samp, v_full - v_empty)
+    if stderr is None:
+        stderr = _bootstrap_stderr(a_enum, b_enum, z_all, w_all, y_all, v_full - v_empty, rng)
+    return run.finish("kernel", "shapley", phi, stderr, converged)
+
+
+def _normal_equations(z: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Z' W Z`` (float[n, n]) and ``Z' W y`` (float[n, T]) for rows ``z`` with weights ``w``."""
+    zf = z.astype(float)
+    weighted = zf * w[:, None]
+    return weighted.T @ zf, weighted.T @ y
+
+
+def _draw_pairs(
+    game: Game,
+    rng: np.random.Generator,
+    sizes: np.ndarray,
+    probabilities: np.ndarray,
+    pair_weight: np.ndarray,
+    new_budget: int,
+    max_pairs: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random coalitions with their complements (rows ``2j`` and ``2j + 1``), within ``new_budget``.
+
+    Returns
+    -------
+    z : bool[2 m, n]
+    w : float[2 m]
+        Unnormalised importance weight of each row.
+    """
+    n = game.n_players
+    rows: list[np.ndarray] = []
+    weights: list[float] = []
+    pending: set[bytes] = set()
+    for _ in range(max_pairs):
+        pick = rng.choice(len(sizes), p=probabilities)
+        coalition = np.zeros(n, dtype=bool)
+        coalition[rng.choice(n, size=sizes[pick], replace=False)] = True
+        pair = np.stack([coalition, ~coalition])
+        new_keys = {key for key, cached in zip(coalition_keys(pair), game.is_cached(pair))
+                    if not cached}
+        if len(pending | new_keys) > new_budget:
+            break
+        pending |= new_keys
+        rows.append(pair)
+        weights += [pair_weight[pick]] * 2
+    if not rows:
+        return np.zeros((0, n), dtype=bool), np.zeros(0)
+    return np.concatenate(rows), np.array(weights)
+
+
+def _bootstrap_stderr(
+    a_enum: np.ndarray,
+    b_enum: np.ndarray,
+    z: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray,
+    total: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """float[n, T]: standard deviation of the solution over bootstrap resamples of the sampled pairs."""
+    n_pairs = len(z) // 2
+    estimates = []
+    for _ in range(N_BOOTSTRAP):
+        counts = np.bincount(rng.integers(n_pairs, size=n_pairs), minlength=n_pairs)
+        row_weights = w * np.repeat(counts, 2) / n_pairs
+        a, b = _normal_equations(z, row_weights, y)
+        estimates.append(solve_constrained(a_enum + a, b_enum + b, total))
+    return np.std(estimates, axis=0, ddof=1)
