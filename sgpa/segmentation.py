@@ -158,3 +158,14 @@ class Segmentation:
     @classmethod
     def load(cls, path: str | Path) -> Segmentation:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+#: The JSON Schema every written segmentation satisfies.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "segmentation.schema.json"
+
+
+def validate_segmentation_json(data: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``data`` matches :data:`SCHEMA_PATH`."""
+    import jsonschema
+
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))

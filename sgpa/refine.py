@@ -1,0 +1,206 @@
+"""Stage 2: spectral-flux boundary refinement.
+
+CTC spans are peaky: a word's characters fire on a few frames and the pause between two words is
+mostly blanks, so the raw "gap" between words says little about where one word acoustically ends.
+Each cut between consecutive words is therefore searched inside the raw gap widened by
+``padding_s`` on both sides, at the minimum of a cost that mixes normalised short-time energy
+(weight ``alpha``) and spectral flux (weight ``1 - alpha``), computed every ``hop_s`` seconds.
+The minimum is accepted only if it is a real energy dip: its RMS energy must be below
+``accept_ratio`` times the median RMS energy of the two neighbouring words. Otherwise the cut falls
+back to the midpoint of the raw gap and is marked not refined.
+
+The outer edges (speech onset before the first word, offset after the last) are moved to where
+the energy crosses the same threshold, searched within ``edge_padding_s`` outside the raw span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class RefinementParameters:
+    """Stage-2 settings; defaults tuned by ``benchmarks/alignment.py`` (see its results)."""
+
+    padding_s: float = 0.04
+    alpha: float = 0.8
+    accept_ratio: float = 0.3
+    edge_padding_s: float = 0.15
+    hop_s: float = 0.005
+    window_s: float = 0.02
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class AcousticFeatures:
+    """Frame-level features at ``hop_s`` seconds per frame; frame ``k`` is centred on ``k * hop_s``.
+
+    ``rms`` is linear RMS amplitude; ``cost`` the combined refinement cost (lower = better cut).
+    """
+
+    rms: np.ndarray
+    cost: np.ndarray
+    hop_s: float
+
+    def frame_at(self, time_s: float) -> int:
+        return int(np.clip(round(time_s / self.hop_s), 0, self.rms.size - 1))
+
+
+def _frames(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
+    """Centred, zero-padded frames ``[n_frames, frame_length]`` with ``n_frames = 1 + n_samples // hop_length``."""
+    half = frame_length // 2
+    padded = np.pad(waveform.astype(np.float64), (half, half + hop_length))
+    n_frames = 1 + waveform.size // hop_length
+    windows = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
+    return windows[:n_frames]
+
+
+def short_time_rms(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
+    """RMS amplitude per centred frame, ``[1 + n_samples // hop_length]``."""
+    return np.sqrt(np.mean(_frames(waveform, hop_length, frame_length) ** 2, axis=1))
+
+
+def spectral_flux(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
+    """L2 distance between consecutive log-compressed magnitude spectra, ``[1 + n_samples // hop_length]``.
+
+    Frame ``k`` holds the change from frame ``k - 1`` to ``k`` (0 for the first frame).
+    """
+    frames = _frames(waveform, hop_length, frame_length) * np.hanning(frame_length)
+    magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames, axis=1)))
+    flux = np.zeros(magnitude.shape[0])
+    flux[1:] = np.sqrt(np.sum(np.diff(magnitude, axis=0) ** 2, axis=1))
+    return flux
+
+
+def normalise(values: np.ndarray, low_percentile: float = 5, high_percentile: float = 95) -> np.ndarray:
+    """Map ``values`` to ``[0, 1]`` between two of their percentiles (robust to a few outliers)."""
+    low, high = np.percentile(values, [low_percentile, high_percentile])
+    if high <= low:
+        return np.zeros_like(values, dtype=np.float64)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
+
+
+def acoustic_features(waveform: np.ndarray, sample_rate: int, parameters: RefinementParameters) -> AcousticFeatures:
+    """Energy and the combined cost ``alpha * energy_dB + (1 - alpha) * flux``, both normalised per utterance."""
+    hop_length = max(1, round(parameters.hop_s * sample_rate))
+    frame_length = max(hop_length, round(parameters.window_s * sample_rate))
+    rms = short_time_rms(waveform, hop_length, frame_length)
+    energy = normalise(20 * np.log10(rms + 1e-8))
+    flux = normalise(spectral_flux(waveform, hop_length, frame_length), 0, 95)
+    cost = parameters.alpha * energy + (1 - parameters.alpha) * flux
+    return AcousticFeatures(rms=rms, cost=cost, hop_s=hop_length / sample_rate)
+
+
+def _median_rms(features: AcousticFeatures, start_s: float, end_s: float) -> float:
+    first, last = features.frame_at(start_s), features.frame_at(end_s)
+    return float(np.median(features.rms[first : max(last, first + 1)]))
+
+
+def refine_cut(
+    features: AcousticFeatures,
+    left_span_s: tuple[float, float],
+    right_span_s: tuple[float, float],
+    parameters: RefinementParameters,
+) -> tuple[float, bool]:
+    """The cut between a word with raw span ``left_span_s`` and the next word with ``right_span_s``.
+
+    Returns ``(cut_s, refined)``: the cost minimum inside the padded gap if it is a real energy dip,
+    otherwise the raw gap midpoint and ``False``.
+    """
+    gap_start, gap_end = sorted((left_span_s[1], right_span_s[0]))
+    midpoint = (gap_start + gap_end) / 2
+    search_start = max(gap_start - parameters.padding_s, left_span_s[0])
+    search_end = min(gap_end + parameters.padding_s, right_span_s[1])
+    first, last = features.frame_at(search_start), features.frame_at(search_end)
+    if last <= first:
+        return midpoint, False
+    best = first + int(np.argmin(features.cost[first : last + 1]))
+    words_rms = np.median(
+        [_median_rms(features, *left_span_s), _median_rms(features, *right_span_s)]
+    )
+    if features.rms[best] < parameters.accept_ratio * words_rms:
+        return best * features.hop_s, True
+    return midpoint, False
+
+
+def refine_onset(
+    features: AcousticFeatures, span_s: tuple[float, float], parameters: RefinementParameters
+) -> tuple[float, bool]:
+    """Speech onset before the first word: where the energy first reaches the word's threshold.
+
+    Searched from ``edge_padding_s`` before the raw start to ``padding_s`` after it; ``(raw_start, False)``
+    when the energy is already above threshold at the start of the search (onset not found).
+    """
+    threshold = parameters.accept_ratio * _median_rms(features, *span_s)
+    first = features.frame_at(span_s[0] - parameters.edge_padding_s)
+    last = features.frame_at(min(span_s[0] + parameters.padding_s, span_s[1]))
+    loud = np.flatnonzero(features.rms[first : last + 1] >= threshold)
+    if loud.size == 0 or loud[0] == 0:
+        return span_s[0], False
+    return (first + loud[0]) * features.hop_s, True
+
+
+def refine_offset(
+    features: AcousticFeatures, span_s: tuple[float, float], parameters: RefinementParameters
+) -> tuple[float, bool]:
+    """Speech offset after the last word: the end of the last frame at or above the word's threshold."""
+    threshold = parameters.accept_ratio * _median_rms(features, *span_s)
+    first = features.frame_at(max(span_s[1] - parameters.padding_s, span_s[0]))
+    last = features.frame_at(span_s[1] + parameters.edge_padding_s)
+    loud = np.flatnonzero(features.rms[first : last + 1] >= threshold)
+    if loud.size == 0 or first + loud[-1] == last:
+        return span_s[1], False
+    return (first + loud[-1] + 1) * features.hop_s, True
+
+
+def refine_boundaries(
+    waveform: np.ndarray,
+    sample_rate: int,
+    spans_s: list[tuple[float, float]],
+    parameters: RefinementParameters,
+    fixed: list[bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut points tiling the words, from their raw spans.
+
+    Parameters
+    ----------
+    waveform
+        Mono audio, ``[n_samples]``.
+    spans_s
+        Raw ``(start_s, end_s)`` of each of the ``n`` words, in transcript order.
+    fixed
+        Per word: ``True`` keeps both of its boundaries unrefined (interpolated words, whose raw
+        span is a guess that energy cannot confirm).
+
+    Returns
+    -------
+    cuts_s : np.ndarray, shape ``[n + 1]``
+        ``cuts_s[0]`` speech onset, ``cuts_s[i]`` the cut between word ``i - 1`` and word ``i``,
+        ``cuts_s[n]`` speech offset; non-decreasing.
+    refined : np.ndarray of bool, shape ``[n + 1]``
+        Whether each cut was moved by the acoustic evidence (else: raw edge or gap midpoint).
+    """
+    n_words = len(spans_s)
+    fixed = fixed or [False] * n_words
+    features = acoustic_features(waveform, sample_rate, parameters)
+    cuts = np.zeros(n_words + 1)
+    refined = np.zeros(n_words + 1, dtype=bool)
+    if fixed[0]:
+        cuts[0] = spans_s[0][0]
+    else:
+        cuts[0], refined[0] = refine_onset(features, spans_s[0], parameters)
+    for index in range(1, n_words):
+        left, right = spans_s[index - 1], spans_s[index]
+        if fixed[index - 1] or fixed[index]:
+            cuts[index] = (left[1] + right[0]) / 2
+        else:
+            cuts[index], refined[index] = refine_cut(features, left, right, parameters)
+    if fixed[-1]:
+        cuts[-1] = spans_s[-1][1]
+    else:
+        cuts[-1], refined[-1] = refine_offset(features, spans_s[-1], parameters)
+    return np.maximum.accumulate(cuts), refined

@@ -1,0 +1,169 @@
+"""Stage 4: mapping word segments onto the target model's audio-token grid.
+
+Token ``t`` of a grid covers ``[offset_s + t * token_duration_s, offset_s + (t + 1) * token_duration_s)``.
+Each token is owned by the word (or the context) it overlaps most, so every token belongs to
+exactly one player or to context. A word shorter than half a token may win no token by majority;
+it then takes the token it overlaps most, if that token's owner keeps at least one other token
+(otherwise the word is flagged ``"no_tokens"``: it cannot be masked on this grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from sgpa.errors import InputError
+from sgpa.segmentation import ContextSpan, TokenGrid, WordSegment
+
+#: Seconds of audio per encoder token for the supported target models.
+GRID_PRESETS = {"lfm2-audio": 0.08, "whisper": 0.02, "wav2vec2": 0.02}
+CONTEXT = -1
+#: Overlaps shorter than this (seconds) are rounding noise, not a token straddling a boundary.
+_EPSILON_S = 1e-6
+
+
+@dataclass
+class GridSpec:
+    name: str
+    token_duration_s: float
+    offset_s: float = 0.0
+
+
+def resolve_grid(grid: str | float | GridSpec, offset_s: float = 0.0) -> GridSpec:
+    """A grid from a preset name, a custom token duration in seconds, or a :class:`GridSpec`."""
+    if isinstance(grid, GridSpec):
+        return grid
+    if isinstance(grid, str):
+        if grid not in GRID_PRESETS:
+            raise InputError(f"unknown token grid {grid!r}; choose one of {', '.join(GRID_PRESETS)} or a duration")
+        return GridSpec(name=grid, token_duration_s=GRID_PRESETS[grid], offset_s=offset_s)
+    duration = float(grid)
+    if not duration > 0:
+        raise InputError(f"the token duration must be positive, got {duration}")
+    return GridSpec(name=f"custom-{duration * 1000:g}ms", token_duration_s=duration, offset_s=offset_s)
+
+
+def token_count(duration_s: float, spec: GridSpec) -> int:
+    """Tokens needed to cover ``[offset_s, duration_s]``: the last one may extend past the audio."""
+    return max(0, ceil(round((duration_s - spec.offset_s) / spec.token_duration_s, 9)))
+
+
+def token_overlaps(
+    token_start_s: float, token_end_s: float, edges_s: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Overlap (seconds) of one token with the tiled segments whose boundaries are ``edges_s``.
+
+    ``edges_s`` (``[n + 1]``, non-decreasing) bound segments ``[edges_s[i], edges_s[i + 1])``.
+    Returns the index of the first segment touched and the overlaps of the touched segments.
+    """
+    first = max(0, int(np.searchsorted(edges_s, token_start_s, side="right")) - 1)
+    last = min(edges_s.size - 1, int(np.searchsorted(edges_s, token_end_s, side="left")))
+    starts, ends = edges_s[first:last], edges_s[first + 1 : last + 1]
+    return first, np.clip(np.minimum(ends, token_end_s) - np.maximum(starts, token_start_s), 0.0, None)
+
+
+def assign_tokens(
+    cuts_s: np.ndarray, duration_s: float, spec: GridSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Owner of every token by majority overlap.
+
+    Parameters
+    ----------
+    cuts_s
+        ``[n_words + 1]`` cut points: word ``i`` is ``[cuts_s[i], cuts_s[i + 1])``; time before
+        ``cuts_s[0]`` and after ``cuts_s[-1]`` (up to ``duration_s``) is context.
+
+    Returns
+    -------
+    owner : np.ndarray of int, ``[n_tokens]``
+        Word index, or ``-1`` (context). Ties go to the earlier segment.
+    straddling : np.ndarray of bool, ``[n_tokens]``
+        Tokens overlapping more than one segment (words or context) by more than a microsecond.
+    """
+    n_tokens = token_count(duration_s, spec)
+    # Segment 0 is leading context, segments 1..n the words, n+1 trailing context.
+    edges = np.concatenate([[min(0.0, cuts_s[0])], cuts_s, [max(duration_s, cuts_s[-1])]])
+    owner = np.full(n_tokens, CONTEXT, dtype=np.int64)
+    straddling = np.zeros(n_tokens, dtype=bool)
+    n_words = cuts_s.size - 1
+    for token in range(n_tokens):
+        start = spec.offset_s + token * spec.token_duration_s
+        end = min(start + spec.token_duration_s, duration_s)  # time past the audio belongs to no one
+        first, overlaps = token_overlaps(start, end, edges)
+        if overlaps.size == 0:
+            continue
+        segment = first + int(np.argmax(overlaps))
+        owner[token] = segment - 1 if 1 <= segment <= n_words else CONTEXT
+        straddling[token] = np.count_nonzero(overlaps > _EPSILON_S) > 1
+    return owner, straddling
+
+
+def give_every_word_a_token(owner: np.ndarray, cuts_s: np.ndarray, spec: GridSpec) -> list[int]:
+    """Hand a token to each word that won none by majority, where the token's owner can spare it.
+
+    Modifies ``owner`` in place; returns the indices of words left without a token.
+    """
+    without = []
+    for word in range(cuts_s.size - 1):
+        if np.any(owner == word):
+            continue
+        start, end = cuts_s[word], cuts_s[word + 1]
+        first = int(np.floor((start - spec.offset_s) / spec.token_duration_s))
+        last = int(np.ceil((end - spec.offset_s) / spec.token_duration_s))
+        candidates = [t for t in range(max(first, 0), min(last, owner.size))]
+        best, best_overlap = None, 0.0
+        for token in candidates:
+            token_start = spec.offset_s + token * spec.token_duration_s
+            overlap = min(end, token_start + spec.token_duration_s) - max(start, token_start)
+            if overlap > best_overlap:
+                best, best_overlap = token, overlap
+        if best is not None and (owner[best] == CONTEXT or np.count_nonzero(owner == owner[best]) > 1):
+            owner[best] = word
+        else:
+            without.append(word)
+    return without
+
+
+def _token_span(owner: np.ndarray, who: int, fallback: int) -> tuple[int, int]:
+    mine = np.flatnonzero(owner == who)
+    if mine.size == 0:
+        return fallback, fallback
+    return int(mine[0]), int(mine[-1]) + 1
+
+
+def map_to_tokens(
+    segments: list[WordSegment], context: list[ContextSpan], duration_s: float, spec: GridSpec
+) -> TokenGrid:
+    """Assign every token of the grid to a word or to context and record each word's token span.
+
+    Sets ``token_start``/``token_end`` on ``segments`` and ``context`` in place (an empty span
+    ``[t, t)`` for a word without tokens, ``t`` the token holding its midpoint) and returns the grid.
+    """
+    cuts = np.array([segment.start for segment in segments] + [segments[-1].end])
+    owner, straddling = assign_tokens(cuts, duration_s, spec)
+    for word in give_every_word_a_token(owner, cuts, spec):
+        if "no_tokens" not in segments[word].flags:
+            segments[word].flags.append("no_tokens")
+    for index, segment in enumerate(segments):
+        middle = (segment.start + segment.end) / 2
+        fallback = int(np.clip((middle - spec.offset_s) // spec.token_duration_s, 0, max(owner.size - 1, 0)))
+        segment.token_start, segment.token_end = _token_span(owner, index, fallback)
+    # Words tile one contiguous stretch, so context tokens sit only before and after it.
+    word_tokens = np.flatnonzero(owner != CONTEXT)
+    first_word_token = int(word_tokens[0]) if word_tokens.size else int(owner.size)
+    after_last_word_token = int(word_tokens[-1]) + 1 if word_tokens.size else int(owner.size)
+    for span in context:
+        if span.kind == "leading":
+            span.token_start, span.token_end = 0, first_word_token
+        else:
+            span.token_start, span.token_end = after_last_word_token, int(owner.size)
+    return TokenGrid(
+        name=spec.name,
+        token_duration_s=spec.token_duration_s,
+        offset_s=spec.offset_s,
+        n_tokens=int(owner.size),
+        owner=[int(value) for value in owner],
+        straddling_tokens=int(np.count_nonzero(straddling)),
+    )
