@@ -53,7 +53,9 @@ def write_textgrid(segmentation: Segmentation, path: str | Path) -> Path:
         ("ctc", _ctc_intervals(segmentation)),
         ("tokens", _token_intervals(segmentation)),
     ):
-        grid.addTier(textgrid.IntervalTier(name, intervals, 0.0, duration))
+        # Rounded to the microsecond: float sums such as 6 * 0.08 would otherwise overlap their neighbour.
+        rounded = [(round(start, 6), round(end, 6), label) for start, end, label in intervals]
+        grid.addTier(textgrid.IntervalTier(name, [entry for entry in rounded if entry[1] > entry[0]], 0.0, duration))
     return atomic_write(
         path, lambda tmp: grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="silence")
     )
