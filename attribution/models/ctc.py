@@ -19,7 +19,9 @@ to whichever case the vocabulary uses); characters the vocabulary lacks are skip
 gets the constant term 0 (recorded in ``details['unscored_words']``). Words are separated by the vocabulary's
 word delimiter (``|``) when it has one; the delimiter before a word belongs to that word.
 
-Maskings: waveform ``silence`` (default), ``noise``, ``deletion``, re-encoded per coalition; and ``embedding``:
+Maskings: waveform ``silence`` (default), ``noise``, ``deletion``, re-encoded per coalition (deletion pads the
+remaining audio with trailing silence up to the shortest length on which the transcript can be spelled, so that
+no value is ``-inf``); and ``embedding``:
 wav2vec2's learned mask vector (``masked_spec_embed``, the one SpecAugment uses) on the feature-encoder frames
 whose centre falls inside an absent word.
 """
@@ -42,14 +44,7 @@ MASKINGS = ("silence", "noise", "deletion", "embedding")
 WORD_DELIMITER = "|"
 
 
-def default_model_dir() -> Path:
-    """Where the project's shipped CTC model lives (``sgpa/models/sgpa-ctc-en``)."""
-    import sgpa
-
-    return Path(sgpa.__file__).parent / "models" / "sgpa-ctc-en"
-
-
-def word_labels(words: list[str], vocab: dict[str, int]) -> list[list[int]]:
+def word_labels(words: list[str], vocab: dict[str, int], delimiter: str | None = WORD_DELIMITER) -> list[list[int]]:
     """Label ids of each word; a word's list starts with the word delimiter when it is not the first scored word.
 
     Parameters
@@ -58,14 +53,14 @@ def word_labels(words: list[str], vocab: dict[str, int]) -> list[list[int]]:
     vocab : token -> id of the CTC vocabulary.
     """
     has_upper = any(token.isalpha() and token.isupper() for token in vocab)
-    delimiter = vocab.get(WORD_DELIMITER)
+    delimiter_id = vocab.get(delimiter) if delimiter is not None else None
     labels: list[list[int]] = []
     scored_before = False
     for word in words:
         text = word.upper() if has_upper else word.lower()
-        ids = [vocab[ch] for ch in text if ch in vocab and ch != WORD_DELIMITER]
-        if ids and scored_before and delimiter is not None:
-            ids = [delimiter, *ids]
+        ids = [vocab[ch] for ch in text if ch in vocab and ch != delimiter]
+        if ids and scored_before and delimiter_id is not None:
+            ids = [delimiter_id, *ids]
         scored_before = scored_before or bool(ids)
         labels.append(ids)
     return labels
@@ -143,82 +138,53 @@ def frame_geometry(config: Any) -> tuple[int, int]:
 
 
 class CtcBackend(Backend):
-    """A transformers CTC recogniser (``Wav2Vec2ForCTC`` and relatives) with its character vocabulary."""
+    """A transformers CTC recogniser (``Wav2Vec2ForCTC`` and relatives), wrapping stage 1's loaded model.
+
+    Parameters
+    ----------
+    acoustic_model : :class:`sgpa.ctc.AcousticModel` from :func:`sgpa.ctc.load_ctc_model`: model, processor,
+        vocabulary, blank id and word delimiter. The same loaded object can serve alignment and explanation.
+    """
 
     name = "ctc"
     maskings = MASKINGS
     default_masking = "silence"
 
-    def __init__(
-        self,
-        model: Any,
-        vocab: dict[str, int],
-        *,
-        model_id: str,
-        revision: str | None = None,
-        blank_id: int | None = None,
-        normalize_audio: bool = True,
-        memory_budget_bytes: int = 1 << 30,
-    ) -> None:
-        self.model = model.eval()
-        self.vocab = dict(vocab)
-        self.model_id = model_id
-        self.revision = revision
-        self.blank_id = blank_id if blank_id is not None else int(getattr(model.config, "pad_token_id", 0) or 0)
-        self.normalize_audio = normalize_audio
+    def __init__(self, acoustic_model: Any, *, memory_budget_bytes: int = 1 << 30) -> None:
+        self.acoustic_model = acoustic_model
+        self.model = acoustic_model.model.eval()
+        self.vocab = dict(acoustic_model.vocabulary)
+        self.blank_id = int(acoustic_model.blank_id)
+        self.model_id = acoustic_model.name
+        self.revision = acoustic_model.revision
         self.memory_budget_bytes = memory_budget_bytes
 
     @classmethod
-    def load(cls, model: str | Path | None = None, *, revision: str | None = None, **options: Any) -> CtcBackend:
-        """Load a CTC model and its vocabulary from a folder or hub id; ``None`` = the shipped default model."""
-        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer
+    def load(cls, model: str | Path | None = None, **options: Any) -> CtcBackend:
+        """Load a CTC model from a folder or hub id; ``None`` = the project's shipped default model."""
+        from sgpa.ctc import load_ctc_model
 
-        if model is None:
-            location: str | Path = default_model_dir()
-            if not (location / "config.json").is_file():
-                raise InputError(f"the default CTC model is not installed at {location}; pass --model PATH_OR_HUB_ID")
-        else:
-            path = Path(model).expanduser()
-            if path.is_dir():
-                location = path
-            elif isinstance(model, str) and model.count("/") == 1 and not path.exists() and not model.startswith("."):
-                location = model
-            else:
-                raise InputError(f"unknown model {str(model)!r}: not a local folder and not a hub id of the form owner/name")
-        try:
-            config = AutoConfig.from_pretrained(location, revision=revision)
-            ctc_model = AutoModelForCTC.from_pretrained(location, revision=revision)
-            tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
-        except (OSError, ValueError, KeyError) as error:
-            raise InputError(f"cannot load CTC model {str(location)!r}: {error}") from error
-        normalize = True
-        try:
-            normalize = bool(getattr(AutoFeatureExtractor.from_pretrained(location), "do_normalize", True))
-        except (OSError, ValueError):
-            pass
-        blank = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.pad_token_id
-        return cls(
-            ctc_model,
-            tokenizer.get_vocab(),
-            model_id=str(location if model is None else model),
-            revision=revision,
-            blank_id=blank,
-            normalize_audio=normalize,
-            **options,
-        )
+        if model is not None and not Path(model).expanduser().is_dir():
+            looks_like_hub_id = isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~"))
+            if Path(model).expanduser().exists() or not looks_like_hub_id:
+                raise InputError(f"unknown model {str(model)!r}: not a model folder and not a hub id of the form owner/name")
+        return cls(load_ctc_model(model), **options)
 
     def emissions(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None):
-        """Log-softmax emissions of equal-length waveforms ``(k, n_samples)`` -> ``(k, n_frames, vocab)`` (float64)."""
+        """Log-softmax emissions of equal-length waveforms ``(k, n_samples)`` -> ``(k, n_frames, vocab)`` (float64).
+
+        The waveforms go through the model's own feature extractor (per-utterance normalisation), as in stage 1.
+        """
         import torch
 
-        x = torch.as_tensor(np.asarray(waves, dtype=np.float32))
-        if self.normalize_audio:
-            x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
-        kwargs = {}
+        extractor = self.acoustic_model.processor.feature_extractor
+        inputs = extractor(list(np.asarray(waves, dtype=np.float32)), sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        kwargs = {"input_values": inputs["input_values"].to(device)}
         if mask_time_indices is not None:
-            kwargs["mask_time_indices"] = torch.as_tensor(mask_time_indices, dtype=torch.bool)
+            kwargs["mask_time_indices"] = torch.as_tensor(mask_time_indices, dtype=torch.bool, device=device)
         with torch.no_grad():
-            logits = self.model(x.to(self.model.device), **kwargs).logits
+            logits = self.model(**kwargs).logits
         return torch.log_softmax(logits.double(), dim=-1)
 
     def prepare(
@@ -234,12 +200,15 @@ class CtcBackend(Backend):
         masking = self.check_masking(masking)
         if prompt is not None:
             raise InputError("the ctc backend takes no --prompt (its value is the transcript's log-probability)")
-        if masking == "embedding" and not getattr(self.model.config, "apply_spec_augment", False):
-            raise InputError("this CTC model has no learned mask vector (apply_spec_augment is off): use silence masking")
+        has_mask_vector = getattr(self.model.base_model, "masked_spec_embed", None) is not None
+        if masking == "embedding" and not (has_mask_vector and getattr(self.model.config, "apply_spec_augment", False)):
+            raise InputError("this CTC model has no learned mask vector (masked_spec_embed): use --masking silence")
         if segmentation.n_words == 0:
             raise InputError("the segmentation has no words: nothing to explain")
         audio = np.asarray(audio, dtype=np.float32)
-        labels = word_labels([w.normalized or w.text for w in segmentation.words], self.vocab)
+        labels = word_labels(
+            [w.normalized or w.text for w in segmentation.words], self.vocab, self.acoustic_model.word_delimiter
+        )
         if not any(labels):
             raise InputError("no character of the transcript is in the CTC model's vocabulary")
         hop, receptive = frame_geometry(self.model.config)
@@ -295,10 +264,24 @@ class CtcGame(PreparedGame):
         prefix, total = ctc_prefix_log_probs(emissions, flat, self.backend.blank_id)
         return word_terms(prefix, total, self.labels).cpu().numpy()
 
+    def masked_waveform(self, present: np.ndarray) -> np.ndarray:
+        """The audio of one coalition under waveform masking.
+
+        Deletion can leave too few frames to spell the transcript (log P = -inf); the rest is then padded with
+        trailing silence up to the shortest audio on which the transcript is possible.
+        """
+        wave = mask_waveform(
+            self.audio, self.spans, present, self.masking, noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present)
+        )
+        flat = [label for ids in self.labels for label in ids]
+        min_frames = len(flat) + sum(a == b for a, b in zip(flat, flat[1:], strict=False))
+        hop, receptive = frame_geometry(self.backend.model.config)
+        min_samples = receptive + (max(min_frames, 1) - 1) * hop
+        return wave if len(wave) >= min_samples else np.pad(wave, (0, min_samples - len(wave)))
+
     def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = check_coalitions(coalitions, self.n_players)
         values = np.empty((len(coalitions), self.n_players), dtype=np.float64)
-        min_samples = 400  # one wav2vec2 frame
         for start in range(0, len(coalitions), self.batch_size):
             chunk = coalitions[start : start + self.batch_size]
             if self.masking == "embedding":
@@ -308,14 +291,7 @@ class CtcGame(PreparedGame):
                 waves = np.broadcast_to(self.audio, (len(chunk), len(self.audio)))
                 values[start : start + len(chunk)] = self.terms(waves, masked_frames)
                 continue
-            waves = [
-                mask_waveform(
-                    self.audio, self.spans, present, self.masking,
-                    noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present),
-                )
-                for present in chunk
-            ]
-            waves = [w if len(w) >= min_samples else np.pad(w, (0, min_samples - len(w))) for w in waves]
+            waves = [self.masked_waveform(present) for present in chunk]
             lengths = np.array([len(w) for w in waves])
             for length in np.unique(lengths):
                 rows = np.flatnonzero(lengths == length)
