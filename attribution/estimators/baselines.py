@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, all_coalitions, with_total
-from attribution.game import Game, coalition_keys
+from attribution.estimators.result import (
+    AttributionResult,
+    Run,
+    affordable_groups,
+    all_coalitions,
+    with_total,
+)
+from attribution.game import Game
+
+DRAW_CHUNK = 64  # coalition pairs drawn at a time
 
 
 def leave_one_out(game: Game, budget: int | None = None, progress: bool = False) -> AttributionResult:
@@ -97,15 +105,15 @@ def banzhaf(
 def _draw_uniform_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int) -> np.ndarray:
     """bool[m, 2, n]: uniform random coalitions and their complements, within ``new_budget``."""
     n = game.n_players
-    pairs: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
     pending: set[bytes] = set()
-    for _ in range(max_pairs):
-        coalition = rng.random(n) < 0.5
-        pair = np.stack([coalition, ~coalition])
-        new_keys = {key for key, cached in zip(coalition_keys(pair), game.is_cached(pair))
-                    if not cached}
-        if len(pending | new_keys) > new_budget:
+    n_pairs = 0
+    while n_pairs < max_pairs:
+        coalitions = rng.random((DRAW_CHUNK, n)) < 0.5
+        pairs = np.stack([coalitions, ~coalitions], axis=1)
+        accepted = affordable_groups(game, pairs, pending, new_budget)
+        chunks.append(pairs[:accepted])
+        n_pairs += accepted
+        if accepted < DRAW_CHUNK:
             break
-        pending |= new_keys
-        pairs.append(pair)
-    return np.array(pairs, dtype=bool).reshape(-1, 2, n)
+    return np.concatenate(chunks)

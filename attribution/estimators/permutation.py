@@ -15,25 +15,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, with_total
-from attribution.game import Game, coalition_keys
+from attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from attribution.game import Game
+
+DRAW_CHUNK = 32  # permutation pairs drawn at a time
 
 
-def prefix_coalitions(order: np.ndarray) -> np.ndarray:
-    """bool[n + 1, n]: the coalitions met walking ``order``; row ``k`` holds its first ``k`` players."""
-    n = len(order)
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[order] = np.arange(n)
-    return ranks[None, :] < np.arange(n + 1)[:, None]
+def prefix_coalitions(orders: np.ndarray) -> np.ndarray:
+    """The coalitions met walking each order: bool[..., n + 1, n] for orders int[..., n].
 
-
-def marginal_contributions(order: np.ndarray, walk_values: np.ndarray) -> np.ndarray:
-    """float[n, T]: each player's marginal contribution along ``order``.
-
-    ``walk_values`` (float[n + 1, T]) are the values of :func:`prefix_coalitions` ``(order)``.
+    Row ``k`` of a walk holds the first ``k`` players of its order (row 0 empty, row n full).
     """
-    contributions = np.empty((len(order), walk_values.shape[1]))
-    contributions[order] = np.diff(walk_values, axis=0)
+    n = orders.shape[-1]
+    positions = np.argsort(orders, axis=-1)  # position of each player in its order
+    return positions[..., None, :] < np.arange(n + 1)[:, None]
+
+
+def marginal_contributions(orders: np.ndarray, walk_values: np.ndarray) -> np.ndarray:
+    """Each player's marginal contribution along each order.
+
+    Parameters
+    ----------
+    orders : int[m, n]
+    walk_values : float[m, n + 1, T]
+        Values of :func:`prefix_coalitions` ``(orders)``.
+
+    Returns
+    -------
+    float[m, n, T]
+    """
+    contributions = np.empty((orders.shape[0], orders.shape[1], walk_values.shape[2]))
+    contributions[np.arange(len(orders))[:, None], orders] = np.diff(walk_values, axis=1)
     return contributions
 
 
@@ -67,55 +79,51 @@ def approximate(
     n = game.n_players
     run = Run(game, budget, minimum=2 * n, method="permutation")
     rng = np.random.default_rng(seed)
-    pair_means: list[np.ndarray] = []  # one float[n, T + 1] per antithetic pair
+    pair_means: list[np.ndarray] = []  # float[pairs, n, T + 1] per round
     converged = False
     with game.progress_bar(total=budget, enabled=progress):
         game.v_empty, game.v_full
         # Rounds keep tolerance checks cheap: without a tolerance one round spends the budget.
         round_size = run.remaining if tolerance is None else max(8 * n, 64)
-        while True:
-            orders = _draw_pairs(game, rng, min(round_size, run.remaining), max_pairs=budget)
-            if not orders:
+        n_pairs = 0
+        while n_pairs < budget:  # the pair cap only matters when nearly everything is cached
+            pairs = _draw_pairs(game, rng, min(round_size, run.remaining), max_pairs=budget - n_pairs)
+            if not len(pairs):
                 break
-            walks = np.concatenate([prefix_coalitions(order) for order in orders])
-            values = with_total(game.values(walks)).reshape(len(orders), n + 1, -1)
-            for forward, backward, f_values, b_values in zip(
-                orders[::2], orders[1::2], values[::2], values[1::2]
-            ):
-                pair_means.append(
-                    (marginal_contributions(forward, f_values)
-                     + marginal_contributions(backward, b_values)) / 2
-                )
+            orders = pairs.reshape(-1, n)  # forward, reverse, forward, reverse, ...
+            walks = prefix_coalitions(orders)
+            values = with_total(game.values(walks.reshape(-1, n))).reshape(len(orders), n + 1, -1)
+            contributions = marginal_contributions(orders, values)
+            pair_means.append((contributions[0::2] + contributions[1::2]) / 2)
+            n_pairs += len(pairs)
             stderr = _stderr(pair_means)
             if tolerance is not None and stderr is not None and stderr.max() < tolerance:
                 converged = True
                 break
-            if len(pair_means) >= budget:  # only reached when nearly everything is cached
-                break
-    phi = np.mean(pair_means, axis=0)
+    phi = np.concatenate(pair_means).mean(axis=0)
     return run.finish("permutation", "shapley", phi, _stderr(pair_means), converged)
 
 
-def _draw_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int) -> list:
-    """Random permutations and their reverses, as many pairs as ``new_budget`` new evaluations pay for."""
+def _draw_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int) -> np.ndarray:
+    """int[m, 2, n]: random orders and their reverses, as many pairs as ``new_budget`` pays for."""
     n = game.n_players
-    orders: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
     pending: set[bytes] = set()
-    for _ in range(max_pairs):
-        forward = rng.permutation(n)
-        pair = [forward, forward[::-1].copy()]
-        walks = np.concatenate([prefix_coalitions(order) for order in pair])
-        new_keys = {
-            key for key, cached in zip(coalition_keys(walks), game.is_cached(walks)) if not cached
-        }
-        if len(pending | new_keys) > new_budget:
+    n_pairs = 0
+    while n_pairs < max_pairs:
+        forward = rng.permuted(np.tile(np.arange(n), (DRAW_CHUNK, 1)), axis=1)
+        pairs = np.stack([forward, forward[:, ::-1]], axis=1)
+        walks = prefix_coalitions(pairs).reshape(DRAW_CHUNK, 2 * (n + 1), n)
+        accepted = affordable_groups(game, walks, pending, new_budget)
+        chunks.append(pairs[:accepted])
+        n_pairs += accepted
+        if accepted < DRAW_CHUNK:
             break
-        pending |= new_keys
-        orders.extend(pair)
-    return orders
+    return np.concatenate(chunks)[:max_pairs]
 
 
 def _stderr(pair_means: list[np.ndarray]) -> np.ndarray | None:
-    if len(pair_means) < 2:
+    pairs = np.concatenate(pair_means)
+    if len(pairs) < 2:
         return None
-    return np.std(pair_means, axis=0, ddof=1) / np.sqrt(len(pair_means))
+    return np.std(pairs, axis=0, ddof=1) / np.sqrt(len(pairs))

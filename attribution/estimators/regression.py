@@ -28,10 +28,11 @@ from math import comb
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, all_coalitions, with_total
-from attribution.game import Game, coalition_keys
+from attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from attribution.game import Game
 
 N_BOOTSTRAP = 100
+DRAW_CHUNK = 64  # coalition pairs drawn at a time
 
 
 def size_masses(n_players: int) -> np.ndarray:
@@ -230,23 +231,22 @@ def _draw_pairs(
     """
     n = game.n_players
     rows: list[np.ndarray] = []
-    weights: list[float] = []
+    weights: list[np.ndarray] = []
     pending: set[bytes] = set()
-    for _ in range(max_pairs):
-        pick = rng.choice(len(sizes), p=probabilities)
-        coalition = np.zeros(n, dtype=bool)
-        coalition[rng.choice(n, size=sizes[pick], replace=False)] = True
-        pair = np.stack([coalition, ~coalition])
-        new_keys = {key for key, cached in zip(coalition_keys(pair), game.is_cached(pair))
-                    if not cached}
-        if len(pending | new_keys) > new_budget:
+    n_pairs = 0
+    while n_pairs < max_pairs:
+        picks = rng.choice(len(sizes), size=DRAW_CHUNK, p=probabilities)
+        # A uniform coalition of size s: the s players with the smallest random keys.
+        ranks = np.argsort(np.argsort(rng.random((DRAW_CHUNK, n)), axis=1), axis=1)
+        coalitions = ranks < sizes[picks][:, None]
+        pairs = np.stack([coalitions, ~coalitions], axis=1)  # [m, 2, n]
+        accepted = affordable_groups(game, pairs, pending, new_budget)
+        rows.append(pairs[:accepted].reshape(-1, n))
+        weights.append(np.repeat(pair_weight[picks[:accepted]], 2))
+        n_pairs += accepted
+        if accepted < DRAW_CHUNK:
             break
-        pending |= new_keys
-        rows.append(pair)
-        weights += [pair_weight[pick]] * 2
-    if not rows:
-        return np.zeros((0, n), dtype=bool), np.zeros(0)
-    return np.concatenate(rows), np.array(weights)
+    return np.concatenate(rows), np.concatenate(weights)
 
 
 def _bootstrap_stderr(

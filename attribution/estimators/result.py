@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attribution.game import Game
+from attribution.game import Game, coalition_keys
 from sgpa.errors import InputError
 
 
@@ -166,3 +166,39 @@ def all_coalitions(n_players: int) -> np.ndarray:
     """bool[2**n, n]: every coalition; row ``m`` holds the bits of the integer ``m`` (player i = bit i)."""
     masks = np.arange(2**n_players, dtype=np.int64)
     return ((masks[:, None] >> np.arange(n_players)) & 1).astype(bool)
+
+
+def affordable_groups(game: Game, candidates: np.ndarray, pending: set[bytes], new_budget: int) -> int:
+    """How many leading groups of candidate coalitions fit in a budget of new evaluations.
+
+    Samplers draw coalitions in groups that must be evaluated together (a permutation walk and its
+    reverse, a coalition and its complement). A coalition costs one evaluation unless the game
+    has it cached or an earlier accepted group already contains it.
+
+    Parameters
+    ----------
+    game : Game
+    candidates : bool[m, g, n]
+        ``m`` groups of ``g`` coalitions, in the order they were drawn.
+    pending : set of bytes
+        Keys of coalitions accepted earlier in this round but not yet evaluated; updated in place
+        with the keys of the accepted groups.
+    new_budget : int
+        Most distinct new coalitions the round may hold.
+
+    Returns
+    -------
+    int
+        Number ``j`` of leading groups accepted (``candidates[:j]``).
+    """
+    m, g, n = candidates.shape
+    flat = candidates.reshape(m * g, n)
+    keys = coalition_keys(flat)
+    cached = game.is_cached(flat)
+    for j in range(m):
+        new = {key for key, hit in zip(keys[j * g : (j + 1) * g], cached[j * g : (j + 1) * g])
+               if not hit} - pending
+        if len(pending) + len(new) > new_budget:
+            return j
+        pending |= new
+    return m
