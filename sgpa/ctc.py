@@ -349,9 +349,12 @@ def align_characters(
     word_index: np.ndarray,
     blank_id: int,
     frame_duration_s: float,
-    max_trellis_cells: int = MAX_TRELLIS_CELLS,
+    max_trellis_cells: int | None = None,
 ) -> CharacterAlignment:
     """Forced-align ``label_ids`` to ``log_probs`` (``[n_frames, vocab_size]``).
+
+    Uses torchaudio's ``forced_align`` unless the trellis has more than ``max_trellis_cells``
+    cells (default :data:`MAX_TRELLIS_CELLS`), then the checkpointed numpy Viterbi.
 
     Raises
     ------
@@ -366,7 +369,8 @@ def align_characters(
             f"({n_frames * frame_duration_s:.2f} s) but the transcript needs at least {needed} "
             f"({needed * frame_duration_s:.2f} s)"
         )
-    if n_frames * (2 * label_ids.size + 1) > max_trellis_cells:
+    limit = MAX_TRELLIS_CELLS if max_trellis_cells is None else max_trellis_cells
+    if n_frames * (2 * label_ids.size + 1) > limit:
         frame_label = viterbi_checkpointed(log_probs, label_ids, blank_id)
     else:
         frame_label = viterbi_torchaudio(log_probs, label_ids, blank_id)
