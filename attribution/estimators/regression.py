@@ -157,6 +157,8 @@ def approximate(
     with game.progress_bar(total=budget, enabled=progress):
         v_empty = with_total(game.v_empty[None])[0]
         v_full = with_total(game.v_full[None])[0]
+        if n == 1:  # no coalition besides the empty and the full one: efficiency decides
+            return run.finish("kernel", "shapley", (v_full - v_empty)[None], None, converged=True)
         enumerated, sampled_sizes = plan_enumeration(n, run.remaining, sampling_masses)
 
         rows = [coalitions_of_size(n, s) for s in enumerated]
