@@ -1,0 +1,156 @@
+"""sgpa.ctc: model loading, emissions and forced alignment on planted paths."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sgpa import ctc
+from sgpa.ctc import (
+    align_characters,
+    compute_emissions,
+    label_sequence,
+    load_ctc_model,
+    min_frames_needed,
+    viterbi_checkpointed,
+    viterbi_torchaudio,
+)
+from sgpa.errors import InputError
+from sgpa.text import normalize_transcript
+
+BLANK = 0
+
+
+def planted_emissions(frame_labels: list[int], vocab_size: int = 6, peak: float = 0.9) -> np.ndarray:
+    """Log-probs ``[n_frames, vocab_size]`` where frame ``t`` strongly prefers token ``frame_labels[t]``."""
+    probs = np.full((len(frame_labels), vocab_size), (1 - peak) / (vocab_size - 1))
+    probs[np.arange(len(frame_labels)), frame_labels] = peak
+    return np.log(probs).astype(np.float32)
+
+
+def path_score(log_probs: np.ndarray, frame_label: np.ndarray, label_ids: np.ndarray) -> float:
+    tokens = np.where(frame_label >= 0, label_ids[np.maximum(frame_label, 0)], BLANK)
+    return float(log_probs[np.arange(tokens.size), tokens].sum())
+
+
+@pytest.mark.parametrize("max_cells", [None, 0])  # torchaudio, then the checkpointed numpy Viterbi
+def test_planted_path_is_recovered_exactly(max_cells):
+    # Labels 1 2 2 3 ("a b b c"): the repeat needs a blank between the two 2s.
+    frame_tokens = [0, 0, 1, 1, 1, 0, 2, 2, 0, 2, 0, 0, 3, 3, 0, 0]
+    labels = np.array([1, 2, 2, 3])
+    result = align_characters(
+        planted_emissions(frame_tokens), labels, np.array([0, 0, 1, 1]), BLANK, 0.02, max_trellis_cells=max_cells
+    )
+    np.testing.assert_array_equal(result.start_frame, [2, 6, 9, 12])
+    np.testing.assert_array_equal(result.end_frame, [5, 8, 10, 14])
+    np.testing.assert_allclose(result.confidence, 0.9, rtol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_labels=st.integers(1, 12),
+    extra_frames=st.integers(0, 30),
+    block=st.integers(1, 9),
+)
+def test_checkpointed_viterbi_matches_torchaudio_score(seed, n_labels, extra_frames, block):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, 5, size=n_labels)
+    n_frames = min_frames_needed(labels) + extra_frames
+    log_probs = np.log(rng.dirichlet(np.ones(5), size=n_frames)).astype(np.float32)
+    reference = viterbi_torchaudio(log_probs, labels, BLANK)
+    checkpointed = viterbi_checkpointed(log_probs, labels, BLANK, block_frames=block)
+    assert path_score(log_probs, checkpointed, labels) == pytest.approx(path_score(log_probs, reference, labels), abs=1e-3)
+    # A valid CTC path visits every label, in order.
+    visited = checkpointed[checkpointed >= 0]
+    np.testing.assert_array_equal(np.unique(visited), np.arange(n_labels))
+    assert np.all(np.diff(visited) >= 0)
+
+
+def test_checkpointed_viterbi_memory_stays_far_below_the_full_trellis():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(1, 30, size=1500)
+    n_frames = 6000  # two minutes at 20 ms
+    log_probs = np.log(rng.dirichlet(np.ones(32), size=n_frames)).astype(np.float32)
+    tracemalloc.start()
+    align_characters(log_probs, labels, np.zeros_like(labels), BLANK, 0.02, max_trellis_cells=0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    full_trellis_bytes = n_frames * (2 * labels.size + 1)  # one byte per cell for the back-pointers alone
+    assert peak < full_trellis_bytes / 2
+
+
+def test_min_frames_counts_a_blank_between_repeats():
+    assert min_frames_needed(np.array([1, 1, 2, 2, 2, 3])) == 9
+    assert min_frames_needed(np.array([4])) == 1
+
+
+def test_audio_too_short_for_its_transcript():
+    labels = np.array([1, 1, 1])  # needs 5 frames
+    with pytest.raises(InputError, match="too short for its transcript"):
+        align_characters(planted_emissions([1, 0, 1, 1]), labels, np.zeros(3, dtype=int), BLANK, 0.02)
+
+
+def test_loaded_model_exposes_vocabulary_blank_delimiter_and_measured_frame_rate(tiny_acoustic_model):
+    model = tiny_acoustic_model
+    assert model.frame_duration_s == pytest.approx(0.02)
+    assert model.blank_id == 0 and model.word_delimiter == "|"
+    assert model.characters == set("ABCDEFGHIJKLMNOPQRSTUVWXYZ'")
+    assert model.revision.startswith("sha256:")
+
+
+def test_label_sequence_puts_the_delimiter_between_spoken_words(tiny_acoustic_model):
+    words = normalize_transcript("go 2 ☃ it", tiny_acoustic_model.characters)
+    labels, owners = label_sequence(words, tiny_acoustic_model)
+    vocab = {index: token for token, index in tiny_acoustic_model.vocabulary.items()}
+    assert "".join(vocab[int(label)] for label in labels) == "GO|TWO|IT"
+    np.testing.assert_array_equal(owners, [0, 0, -1, 1, 1, 1, -1, 3, 3])
+
+
+def test_frame_duration_is_measured_not_assumed(tmp_path, tiny_ctc_model_dir):
+    """A wav2vec2 variant with a 640-sample stride has 40 ms frames; the loader must notice."""
+    import shutil
+
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from conftest import WAV2VEC2_960H_VOCAB
+
+    for path in tiny_ctc_model_dir.iterdir():  # reuse the tiny model's processor files
+        if path.suffix == ".json" and path.name != "config.json":
+            shutil.copy(path, tmp_path / path.name)
+    config = Wav2Vec2Config(
+        vocab_size=len(WAV2VEC2_960H_VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, conv_dim=(8,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 4),
+        conv_kernel=(10, 3, 3, 3, 3, 3, 4), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(tmp_path)
+    assert load_ctc_model(tmp_path).frame_duration_s == pytest.approx(0.04)
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(ctc, "DEFAULT_MODEL_DIR", tmp_path / "sgpa-ctc-en")
+    (tmp_path / "sgpa-ctc-en").mkdir()
+    with pytest.raises(InputError, match="default acoustic model is not installed"):
+        load_ctc_model(None)
+
+
+def test_unloadable_model_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(InputError, match="cannot load the CTC model"):
+        load_ctc_model(tmp_path)
+
+
+def test_chunked_emissions_cover_the_same_frames_as_one_pass(tiny_acoustic_model):
+    waveform = np.random.default_rng(1).normal(scale=0.1, size=16000 * 5).astype(np.float32)
+    whole = compute_emissions(tiny_acoustic_model, waveform)
+    chunked = compute_emissions(tiny_acoustic_model, waveform, chunk_s=1.3, context_s=0.3)
+    assert abs(chunked.shape[0] - whole.shape[0]) <= 1
+    assert chunked.shape[1] == whole.shape[1]
+    np.testing.assert_allclose(np.exp(chunked).sum(axis=1), 1.0, rtol=1e-4)
