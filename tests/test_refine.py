@@ -1,0 +1,100 @@
+"""sgpa.refine: cuts must land in planted silent gaps, and fall back where there is no dip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import tone
+from sgpa.refine import (
+    RefinementParameters,
+    acoustic_features,
+    refine_boundaries,
+    short_time_rms,
+    spectral_flux,
+)
+
+RATE = 16000
+
+
+def words_with_gaps(word_spans_s: list[tuple[float, float]], duration_s: float, seed: int = 0) -> np.ndarray:
+    """Harmonic tone bursts at ``word_spans_s`` over a -70 dB noise floor: words with planted silent gaps."""
+    rng = np.random.default_rng(seed)
+    audio = rng.normal(scale=3e-4, size=int(duration_s * RATE)).astype(np.float32)
+    for number, (start, end) in enumerate(word_spans_s):
+        burst = tone(end - start, frequency_hz=150.0 + 40 * number) + tone(end - start, frequency_hz=900.0, amplitude=0.1)
+        first = int(start * RATE)
+        audio[first : first + burst.size] += burst
+    return audio
+
+
+TRUE_WORDS = [(0.30, 0.62), (0.70, 1.05), (1.20, 1.50)]
+
+
+def test_cuts_land_inside_planted_gaps_from_jittered_raw_spans():
+    audio = words_with_gaps(TRUE_WORDS, 1.9)
+    # CTC-like raw spans: peaky, shrunk inside the words and shifted by tens of ms.
+    raw = [(0.33, 0.58), (0.74, 1.00), (1.23, 1.44)]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    assert refined.tolist() == [True, True, True, True]
+    assert 0.62 <= cuts[1] <= 0.70
+    assert 1.05 <= cuts[2] <= 1.20
+    assert cuts[0] == pytest.approx(0.30, abs=0.012)
+    assert cuts[3] == pytest.approx(1.50, abs=0.012)
+
+
+def test_cut_is_found_even_when_the_raw_gap_misses_the_true_gap_by_less_than_the_padding():
+    audio = words_with_gaps(TRUE_WORDS, 1.9)
+    raw = [(0.33, 0.55), (0.58, 1.00), (1.23, 1.44)]  # raw gap [0.55, 0.58] lies before the true one
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(padding_s=0.06))
+    assert refined[1]
+    assert 0.62 <= cuts[1] <= 0.70
+
+
+def test_no_energy_dip_falls_back_to_the_raw_gap_midpoint():
+    audio = tone(1.2, frequency_hz=200.0) + np.random.default_rng(0).normal(scale=1e-3, size=19200).astype(np.float32)
+    raw = [(0.1, 0.5), (0.56, 1.1)]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    assert not refined[1]
+    assert cuts[1] == pytest.approx(0.53)
+
+
+def test_fixed_words_keep_their_raw_edges_unrefined():
+    audio = words_with_gaps(TRUE_WORDS, 1.9)
+    raw = [(0.33, 0.58), (0.74, 1.00), (1.23, 1.44)]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(), fixed=[False, True, False])
+    assert refined.tolist() == [True, False, False, True]
+    assert cuts[1] == pytest.approx((0.58 + 0.74) / 2)
+    assert cuts[2] == pytest.approx((1.00 + 1.23) / 2)
+
+
+def test_cuts_never_decrease():
+    audio = words_with_gaps(TRUE_WORDS, 1.9)
+    raw = [(0.33, 0.70), (0.60, 1.00), (0.95, 1.44)]  # overlapping raw spans (e.g. interpolated words)
+    cuts, _ = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    assert np.all(np.diff(cuts) >= 0)
+
+
+def test_features_have_a_five_millisecond_hop_and_known_values():
+    audio = np.zeros(RATE, dtype=np.float32)
+    audio[8000:] = tone(0.5, amplitude=0.5)
+    parameters = RefinementParameters()
+    features = acoustic_features(audio, RATE, parameters)
+    assert features.hop_s == pytest.approx(0.005)
+    assert features.rms.size == 1 + RATE // 80
+    assert features.rms[50] == 0.0
+    assert features.rms[150] == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+    assert features.cost[50] < features.cost[150]
+
+
+def test_spectral_flux_peaks_at_an_onset_and_vanishes_on_a_steady_tone():
+    audio = np.zeros(RATE, dtype=np.float32)
+    audio[8000:] = tone(0.5, amplitude=0.5)
+    flux = spectral_flux(audio, hop_length=80, frame_length=320)
+    onset_frame = 8000 // 80
+    assert onset_frame - 3 <= int(np.argmax(flux)) <= onset_frame + 3
+    assert np.median(flux[120:180]) < 0.1 * flux.max()
+
+
+def test_short_time_rms_of_a_constant_signal():
+    np.testing.assert_allclose(short_time_rms(np.full(1600, 0.25), 80, 320)[3:-3], 0.25)
