@@ -1,0 +1,138 @@
+"""`sgpa explain` end to end on real TTS speech with tiny real models; every bad input gets one clear line."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from click.testing import CliRunner
+from conftest_lfm2 import make_segmentation, tiny_lfm2_dir  # noqa: F401
+
+from attribution.explanation import Explanation
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "please open the window"
+
+
+@pytest.fixture(scope="module")
+def cli():
+    from cli.main import _register_commands
+    from cli.main import cli as group
+
+    _register_commands()
+    return group
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """(wav path, word times): a shipped data sample when there is one with exact times, else flite speech."""
+    import json
+
+    for wav in sorted((REPO / "data_samples").glob("*.wav")):
+        times_file = wav.with_suffix(".json")
+        if times_file.is_file():
+            data = json.loads(times_file.read_text())
+            words = data.get("words") if isinstance(data, dict) else None
+            if words and all({"text", "start", "end"} <= set(w) for w in words) and len(words) <= 6:
+                return wav, [(w["text"], float(w["start"]), float(w["end"])) for w in words]
+    if shutil.which("flite") is None:
+        pytest.skip("no data sample with word times and no flite to synthesise one")
+    from sgpa.corpus.flite import synthesize
+
+    (utterance,) = synthesize([TEXT], voice="kal16")
+    path = tmp_path_factory.mktemp("speech") / "please.wav"
+    soundfile.write(path, utterance.samples, utterance.sample_rate)
+    return path, [(w.text, w.start, w.end) for w in utterance.words]
+
+
+def segments_file(wav: Path, times, directory: Path, token_duration_s: float = 0.08) -> Path:
+    from sgpa.audio import load_audio
+
+    samples, info = load_audio(wav)
+    segmentation = make_segmentation(times, info.duration_s, token_duration_s=token_duration_s)
+    segmentation.audio = info
+    path = directory / f"{wav.stem}.segments.json"
+    path.write_text(segmentation.to_json())
+    return path
+
+
+def run(cli, args):
+    return CliRunner().invoke(cli, ["explain", *map(str, args)], catch_exceptions=False)
+
+
+def test_lfm2_audio_explanation_json_png_and_shap(cli, speech, tiny_lfm2_dir, tmp_path):  # noqa: F811
+    wav, times = speech
+    segments = segments_file(wav, times, tmp_path)
+    out = tmp_path / "out"
+    result = run(cli, [wav, "--segments", segments, "--model", tiny_lfm2_dir, "--max-new-tokens", 4,
+                       "--prompt", "What does the speaker want?", "-o", out, "--shap", "-q"])
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.load(out / f"{wav.stem}.explanation.json")
+    n = len(times)
+    assert explanation.model["backend"] == "lfm2-audio"
+    assert explanation.prompt == "What does the speaker want?"
+    assert [p.name for p in explanation.players] == [w for w, _, _ in times]
+    assert explanation.method == "exact" and explanation.index == "shapley" and explanation.stderr is None
+    assert explanation.cost.n_evaluations == 2**n
+    assert explanation.phi.shape == (n, len(explanation.response["tokens"]))
+    assert explanation.efficiency_gap_total < 1e-6
+    assert explanation.parameters["masking"] == "embedding"
+    assert (out / f"{wav.stem}.explanation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(out / f"{wav.stem}.shap.pkl", "rb") as handle:
+        shap_explanation = pickle.load(handle)
+    np.testing.assert_allclose(
+        shap_explanation.values.sum() + shap_explanation.base_values, explanation.v_full_total, atol=1e-6
+    )
+
+
+def test_ctc_backend_with_transcript_aligns_then_explains(cli, speech, tiny_ctc_model_dir, tmp_path):
+    wav, times = speech
+    result = run(cli, [wav, "--transcript", TEXT if len(times) == 4 else " ".join(w for w, _, _ in times),
+                       "--model", tiny_ctc_model_dir, "--estimator", "permutation", "--budget", 24,
+                       "--masking", "noise", "-o", tmp_path, "-q", "--no-plot"])
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.load(tmp_path / f"{wav.stem}.explanation.json")
+    assert explanation.model["backend"] == "ctc"
+    assert explanation.method == "permutation" and explanation.stderr is not None
+    assert explanation.cost.n_evaluations <= 24
+    # the CTC game's outputs are the words' chain-rule terms: they sum to the transcript log-likelihood
+    assert explanation.response["tokens"] == [p.name for p in explanation.players]
+    assert np.isfinite(explanation.v_full).all() and np.isfinite(explanation.v_empty).all()
+    assert not (tmp_path / f"{wav.stem}.explanation.png").exists()
+
+
+def bad_input_cases(wav: Path, segments: Path, other_segments: Path, silent: Path, model: Path):
+    return {
+        "no speech": ([silent, "--transcript", "hello", "--model", model], "silent"),
+        "segments of other audio": ([wav, "--segments", other_segments, "--model", model], "different audio"),
+        "budget too small": ([wav, "--segments", segments, "--model", model, "--estimator", "exact", "--budget", 3],
+                             "budget"),
+        "unknown model path": ([wav, "--segments", segments, "--model", "./no/such/model"], "unknown model"),
+        "unknown masking": ([wav, "--segments", segments, "--model", model, "--masking", "blur"], "unknown masking"),
+        "no transcript nor segments": ([wav, "--model", model], "exactly one of"),
+        "missing audio": ([wav.with_name("missing.wav"), "--transcript", "hi"], "no such audio file"),
+    }
+
+
+def test_bad_inputs_give_one_line_exit_2_and_write_nothing(cli, speech, tiny_lfm2_dir, tmp_path):  # noqa: F811
+    wav, times = speech
+    segments = segments_file(wav, times, tmp_path)
+    samples, rate = soundfile.read(wav, dtype="float32")
+    other = tmp_path / "other.wav"
+    soundfile.write(other, samples[::-1].copy(), rate)
+    other_segments = segments_file(other, times, tmp_path)
+    other_segments = other_segments.rename(tmp_path / "other-audio.segments.json")
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    for name, (args, expected) in bad_input_cases(wav, segments, other_segments, silent, tiny_lfm2_dir).items():
+        out = tmp_path / f"out-{name.replace(' ', '-')}"
+        result = CliRunner().invoke(cli, ["explain", *map(str, args), "-o", str(out), "-q"])
+        assert result.exit_code == 2, (name, result.output)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("sgpa: error:"), (name, result.stderr)
+        assert expected in lines[0], (name, lines[0])
+        assert not out.exists() or not any(out.iterdir()), name
