@@ -70,9 +70,13 @@ def shift_pitch(utt: Utterance, semitones: float) -> Utterance:
     import librosa
 
     with warnings.catch_warnings():
-        # librosa's own pitch_shift passes arguments its phase vocoder deprecates.
+        # librosa's own pitch_shift passes arguments its phase vocoder deprecates, and its numba
+        # phasor warns about a cast although the output is finite (checked below).
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         samples = librosa.effects.pitch_shift(utt.samples, sr=utt.sample_rate, n_steps=semitones)
+    if not np.all(np.isfinite(samples)):
+        raise FloatingPointError("pitch shift produced non-finite samples")
     return _with(utt, _limit_peak(samples), {"type": "pitch", "semitones": float(semitones)})
 
 

