@@ -115,11 +115,28 @@ def _cmudict_phones(word: str) -> str | None:
     return " ".join(re.sub(r"\d", "", phone) for phone in prons[0])
 
 
+# flite's US English phones that are not in pocketsphinx's (cmudict) phone set.
+_FLITE_TO_CMU = {"ax": "AH", "axr": "ER", "dx": "T", "ix": "IH", "nx": "N", "el": "AH L", "em": "AH M", "en": "AH N"}
+
+
+def _flite_phones(word: str) -> str | None:
+    """Pronunciation by flite's letter-to-sound rules, in pocketsphinx's phone set."""
+    import shutil
+    import subprocess
+
+    if shutil.which("flite") is None or not re.fullmatch(r"[a-z']+", word):
+        return None
+    output = subprocess.run(["flite", "-ps", "-t", word, "-o", "none"], capture_output=True, text=True).stdout
+    phones = [_FLITE_TO_CMU.get(p, p.upper()) for p in output.split() if p != "pau"]
+    return " ".join(phones) or None
+
+
 def ensure_in_dictionary(decoder, word: str) -> bool:
-    """Add ``word`` to the decoder's dictionary from cmudict if it is missing; say if it is known."""
+    """Add ``word`` to the decoder's dictionary if it is missing (from cmudict, else from flite's
+    letter-to-sound rules); say whether it is now known."""
     if decoder.lookup_word(word) is not None:
         return True
-    phones = _cmudict_phones(word)
+    phones = _cmudict_phones(word) or _flite_phones(word)
     if phones is None:
         return False
     decoder.add_word(word, phones, True)
@@ -177,3 +194,53 @@ def load_recording(recording: Recording, decoder=None) -> Utterance | None:
         engine=recording.source,
         voice=recording.speaker,
     )
+
+
+def write_real_corpus(out_dir: str | Path, progress: bool = True) -> list[dict]:
+    """Convert every alignable asterisk prompt (split ``train``) and pocketsphinx-testdata clip
+    (split ``heldout``) to 16 kHz ``<id>.wav`` + ``<id>.json`` (words = pocketsphinx silver times,
+    ``"reference": "pocketsphinx"``) and write ``manifest.jsonl``; return its rows."""
+    import json
+    import sys
+
+    from tqdm import tqdm
+
+    from sgpa.corpus.generate import write_utterance
+    from sgpa.io import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    decoder = make_aligner()
+    recordings = [(r, "train") for r in asterisk_prompts()] + [(r, "heldout") for r in testdata_clips()]
+    rows, skipped = [], []
+    for recording, split in tqdm(recordings, unit="rec", disable=not progress, file=sys.stderr):
+        utt = load_recording(recording, decoder)
+        if utt is None:
+            skipped.append(recording.id)
+            continue
+        rows.append(
+            write_utterance(utt, out_dir, recording.id, split, reference="pocketsphinx", source_path=str(recording.path))
+        )
+    atomic_write_text(out_dir / "manifest.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    if skipped:
+        print(f"{len(skipped)} recording(s) could not be aligned by pocketsphinx and were left out", file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sgpa.corpus.real",
+        description="Write asterisk prompts and pocketsphinx-testdata clips at 16 kHz with pocketsphinx word times.",
+    )
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    write_real_corpus(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
