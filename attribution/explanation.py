@@ -71,15 +71,16 @@ JSON_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class Player:
-    """One player: a transcript word (``kind="word"``) with its time span and its span on the encoder token grid."""
+    """One player: a transcript word (``kind="word"``) with its time span and its span on the encoder token grid,
+    or a word of the prompt (``kind="text"``, joint audio + text game) with no times and no audio tokens."""
 
     index: int
     name: str
     kind: str
-    start_s: float
-    end_s: float
-    token_start: int
-    token_end: int
+    start_s: float | None
+    end_s: float | None
+    token_start: int | None
+    token_end: int | None
 
 
 @dataclass
@@ -279,13 +280,20 @@ def build_explanation(
     game, engine_game = prepared, game
     total = result.total()
     audio = segmentation.audio
+    players = players_from_segmentation(segmentation)
+    text_words = prepared.details.get("text_players") or []
+    players += [Player(index=len(players) + j, name=w, kind="text", start_s=None, end_s=None, token_start=None,
+                       token_end=None) for j, w in enumerate(text_words)]
+    details = dict(prepared.details)
+    if text_words:
+        details["audio_share"] = audio_share(np.asarray(total.phi[:, 0]), [p.kind == "word" for p in players])
     return Explanation(
         audio={"path": audio.path, "sha256": audio.sha256, "duration_s": audio.duration_s, "sample_rate": audio.sample_rate},
         transcript=segmentation.transcript.raw,
         model={"backend": backend.name, "id": backend.model_id, "revision": backend.revision},
         prompt=game.details.get("prompt"),
         response={"text": game.response.text, "token_ids": game.response.token_ids, "tokens": game.response.tokens},
-        players=players_from_segmentation(segmentation),
+        players=players,
         method=result.method,
         index=result.index,
         phi=np.asarray(result.phi, dtype=float),
@@ -304,8 +312,15 @@ def build_explanation(
             converged=bool(result.converged),
         ),
         parameters=dict(parameters, masking=game.masking, batch_size=game.batch_size),
-        details=dict(game.details),
+        details=details,
     )
+
+
+def audio_share(phi_total: np.ndarray, is_audio: list[bool]) -> float:
+    """A-SHAP: the audio players' share of the total absolute attribution, ``sum |phi_audio| / sum |phi|``."""
+    magnitude = np.abs(np.asarray(phi_total, dtype=float))
+    total = magnitude.sum()
+    return float(magnitude[np.asarray(is_audio, dtype=bool)].sum() / total) if total > 0 else float("nan")
 
 
 def explain(
@@ -321,6 +336,7 @@ def explain(
     seed: int = 0,
     batch_size: int | None = None,
     progress: bool = False,
+    text_players: bool = False,
 ) -> Explanation:
     """Explain one utterance: prepare the backend's game, attribute it with the engine, assemble the result.
 
@@ -333,6 +349,7 @@ def explain(
     method, budget, tolerance, seed : passed to :func:`attribution.estimators.estimate`.
     batch_size : coalitions per model call (``None``: chosen from memory by the backend).
     progress : show a progress bar over the evaluations.
+    text_players : make the prompt's words players too (LFM2-Audio; reports the audio share A-SHAP).
     """
     import time
 
@@ -340,11 +357,14 @@ def explain(
     from attribution.game import Game
 
     started = time.perf_counter()
-    prepared = backend.prepare(audio, segmentation, prompt=prompt, masking=masking, seed=seed, batch_size=batch_size)
+    options = {"text_players": True} if text_players else {}
+    prepared = backend.prepare(audio, segmentation, prompt=prompt, masking=masking, seed=seed, batch_size=batch_size,
+                               **options)
     game = Game(prepared.log_probs, prepared.n_players, batch_size=prepared.batch_size,
                 player_names=prepared.player_names, progress=progress)
     result = estimate(game, method=method, budget=budget, tolerance=tolerance, seed=seed, progress=progress)
-    parameters = {"estimator": method, "budget": budget, "tolerance": tolerance, "seed": seed}
+    parameters = {"estimator": method, "budget": budget, "tolerance": tolerance, "seed": seed,
+                  "text_players": text_players}
     return build_explanation(
         result, segmentation=segmentation, prepared=prepared, game=game, backend=backend,
         parameters=parameters, wall_seconds=time.perf_counter() - started,

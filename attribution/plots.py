@@ -46,6 +46,8 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
     spec = log_mel_db(audio, sample_rate, hop_length=hop_length)
     ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="gray_r", extent=(0, duration_s, 0, spec.shape[0]))
     for player, value in zip(explanation.players, phi, strict=True):
+        if player.kind != "word":
+            continue
         ax_spec.axvspan(player.start_s, player.end_s, color=cmap(norm(value)), alpha=0.45, linewidth=0)
         ax_spec.axvline(player.start_s, color="k", linewidth=0.5)
         ax_spec.text((player.start_s + player.end_s) / 2, spec.shape[0] * 0.97, player.name, ha="center", va="top",
@@ -62,13 +64,17 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
 
     positions = np.arange(explanation.n_players)
     errors = None if explanation.stderr_total is None else 1.96 * np.asarray(explanation.stderr_total)
-    ax_bar.bar(positions, phi, color=[cmap(norm(v)) for v in phi], edgecolor="k", linewidth=0.5,
-               yerr=errors, capsize=3 if errors is not None else 0)
+    bars = ax_bar.bar(positions, phi, color=[cmap(norm(v)) for v in phi], edgecolor="k", linewidth=0.5,
+                      yerr=errors, capsize=3 if errors is not None else 0)
+    for bar, player in zip(bars, explanation.players, strict=True):
+        if player.kind == "text":
+            bar.set_hatch("//")  # prompt words (joint audio + text game)
     ax_bar.axhline(0, color="k", linewidth=0.5)
     ax_bar.set_xticks(positions, [p.name for p in explanation.players], rotation=30, ha="right")
     ax_bar.set_ylabel("φ, summed over response tokens")
     gap = explanation.efficiency_gap_total
-    ax_bar.set_title(
+    share = explanation.details.get("audio_share")
+    ax_bar.set_title((f"audio share A-SHAP {share:.2f} (hatched: prompt words) · " if share is not None else "") +
         f"v(∅) = {explanation.v_empty_total:.3f}, v(N) = {explanation.v_full_total:.3f}, efficiency gap {gap:.1e}, "
         f"{explanation.cost.n_evaluations} evaluations" + (" (bars: 95% CI)" if errors is not None else ""),
         fontsize=9,

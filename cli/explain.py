@@ -78,6 +78,8 @@ def load_backend(backend: str, model: str | None, max_new_tokens: int, device: s
 @click.option("--align-model", default=None,
               help="CTC model for --transcript alignment. Default: --model for the ctc backend, else the shipped one.")
 @click.option("--prompt", default=None, help="Instruction for LFM2-Audio (system turn). Default: 'Perform ASR.'")
+@click.option("--text-players", is_flag=True,
+              help="lfm2-audio: the prompt's words are players too (joint audio + text game; reports A-SHAP).")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="auto", show_default=True,
               help="auto = exact when 2^n fits the budget, else kernel (paired regression).")
 @click.option("--budget", type=int, default=None, help="Most model evaluations. Default: 2^n up to 12 words, else 20 n.")
@@ -102,6 +104,7 @@ def explain(
     backend: str | None,
     align_model: str | None,
     prompt: str | None,
+    text_players: bool,
     estimator: str,
     budget: int | None,
     tolerance: float | None,
@@ -149,7 +152,7 @@ def explain(
 
     explanation = run_explanation(
         explainer, waveform, segmentation, prompt=prompt, masking=masking, method=estimator, budget=budget,
-        tolerance=tolerance, seed=seed, batch_size=batch_size, progress=not quiet,
+        tolerance=tolerance, seed=seed, batch_size=batch_size, progress=not quiet, text_players=text_players,
     )
     explanation.parameters.update({"max_new_tokens": max_new_tokens if backend == "lfm2-audio" else None,
                                    "segments": str(segments) if segments is not None else None})
@@ -167,5 +170,7 @@ def explain(
             f"top: {', '.join(f'{name} {value:+.3f}' for value, name in top)}",
             err=True,
         )
+        if "audio_share" in explanation.details:
+            click.echo(f"audio share (A-SHAP): {explanation.details['audio_share']:.3f}", err=True)
         for path in written:
             click.echo(str(path), err=True)

@@ -136,3 +136,17 @@ def test_bad_inputs_give_one_line_exit_2_and_write_nothing(cli, speech, tiny_lfm
         assert len(lines) == 1 and lines[0].startswith("sgpa: error:"), (name, result.stderr)
         assert expected in lines[0], (name, lines[0])
         assert not out.exists() or not any(out.iterdir()), name
+
+
+def test_text_players_report_the_audio_share(cli, speech, tiny_lfm2_dir, tmp_path):  # noqa: F811
+    wav, times = speech
+    segments = segments_file(wav, times, tmp_path)
+    result = run(cli, [wav, "--segments", segments, "--model", tiny_lfm2_dir, "--max-new-tokens", 3, "--prompt",
+                       "Perform ASR.", "--text-players", "--estimator", "loo", "-o", tmp_path, "-q", "--no-plot"])
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.load(tmp_path / f"{wav.stem}.explanation.json")
+    kinds = [p.kind for p in explanation.players]
+    assert kinds == ["word"] * len(times) + ["text", "text"]
+    assert [p.name for p in explanation.players][-2:] == ["Perform", "ASR."]
+    assert explanation.index == "loo" and explanation.cost.n_evaluations == len(kinds) + 2
+    assert 0.0 <= explanation.details["audio_share"] <= 1.0

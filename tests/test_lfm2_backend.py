@@ -165,3 +165,34 @@ def test_token_owner_pads_and_truncates():
     seg = make_segmentation([("a", 0.0, 0.16)], 0.24)
     assert token_owner(seg, 4).tolist() == [0, 0, -1, -1]
     assert token_owner(seg, 2).tolist() == [0, 0]
+
+
+def test_prompt_words_as_players_joint_audio_text_game(backend, audio, segmentation, game):
+    from attribution.explanation import audio_share
+    from attribution.models.lfm2_audio import prompt_word_tokens
+
+    prompt = "What does the speaker want?"
+    words, owner = prompt_word_tokens(backend.processor.text, prompt)
+    assert words == ["What", "does", "the", "speaker", "want?"]
+    assert owner.max() == 4 and (owner[owner >= 0] == np.sort(owner[owner >= 0])).all()
+
+    joint = backend.prepare(audio, segmentation, prompt=prompt, text_players=True)
+    plain = backend.prepare(audio, segmentation, prompt=prompt)
+    n_audio = len(WORDS)
+    assert joint.player_names == [w for w, _, _ in WORDS] + words and joint.cache is None
+    audio_part = all_coalitions(n_audio)
+    with_all_text = np.concatenate([audio_part, np.ones((len(audio_part), len(words)), dtype=bool)], axis=1)
+    np.testing.assert_allclose(joint.log_probs(with_all_text), plain.log_probs(audio_part), rtol=0, atol=1e-5)
+
+    # an absent prompt word zeroes exactly its own tokens of the system turn
+    import torch
+
+    embeddings = backend.assemble(joint.layout, joint.full_embeddings, joint.response.token_ids)
+    present = np.ones((1, joint.n_players), dtype=bool)
+    present[0, n_audio + 3] = False  # "speaker"
+    masked = joint.mask_prompt(embeddings, present)
+    changed = torch.nonzero((masked != embeddings).any(dim=-1)[0]).flatten().numpy()
+    prompt_positions = np.arange(joint.layout.prompt_start, joint.layout.prompt_end)
+    assert np.array_equal(changed, prompt_positions[owner == 3])
+
+    assert audio_share(np.array([1.0, -1.0, 2.0]), [True, True, False]) == pytest.approx(0.5)

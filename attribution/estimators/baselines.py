@@ -92,7 +92,7 @@ def banzhaf(
             samples.append(signs[:, :, None] * (values[:, 0] - values[:, 1])[:, None, :])
             stacked = np.concatenate(samples)
             stderr = np.std(stacked, axis=0, ddof=1) / np.sqrt(len(stacked)) if len(stacked) > 1 else None
-            if tolerance is not None and stderr is not None and stderr.max() < tolerance:
+            if tolerance is not None and stderr is not None and stderr[:, :-1].max() < tolerance:
                 converged = True
                 break
             if run.remaining <= 0 or len(stacked) >= 10 * budget:

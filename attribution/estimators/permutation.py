@@ -97,7 +97,7 @@ def approximate(
             pair_means.append((contributions[0::2] + contributions[1::2]) / 2)
             n_pairs += len(pairs)
             stderr = _stderr(pair_means)
-            if tolerance is not None and stderr is not None and stderr.max() < tolerance:
+            if tolerance is not None and stderr is not None and stderr[:, :-1].max() < tolerance:
                 converged = True
                 break
     phi = np.concatenate(pair_means).mean(axis=0)

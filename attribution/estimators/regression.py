@@ -179,8 +179,9 @@ def approximate(
         drawn_z: list[np.ndarray] = []
         drawn_w: list[np.ndarray] = []
         converged = False
+        stderr = None
         round_size = run.remaining if tolerance is None else max(8 * n, 64)
-        while True:
+        while run.remaining > 0:
             z, w = _draw_pairs(game, rng, sizes, probabilities, pair_weight,
                                min(round_size, run.remaining), max_pairs=10 * budget)
             if not len(z):
@@ -189,16 +190,18 @@ def approximate(
             drawn_w.append(w)
             z_all, w_all = np.concatenate(drawn_z), np.concatenate(drawn_w)
             y_all = with_total(game.values(z_all)) - v_empty
-            stderr = None
             if tolerance is not None:
                 stderr = _bootstrap_stderr(a_enum, b_enum, z_all, w_all, y_all,
                                            v_full - v_empty, rng)
-                if stderr.max() < tolerance:
+                if stderr[:, :-1].max() < tolerance:
                     converged = True
                     break
-            if run.remaining <= 0 or sum(map(len, drawn_z)) >= 20 * budget:
+            if len(z_all) >= 20 * budget:  # only reached when nearly everything is cached
                 break
 
+    if not drawn_z:  # the enumerated sizes used up the budget: the other sizes go unweighted
+        phi = solve_constrained(a_enum, b_enum, v_full - v_empty)
+        return run.finish("kernel", "shapley", phi, None, converged=False)
     n_pairs = len(z_all) // 2
     a_samp, b_samp = _normal_equations(z_all, w_all / n_pairs, y_all)
     phi = solve_constrained(a_enum + a_samp, b_enum + b_samp, v_full - v_empty)

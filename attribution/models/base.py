@@ -98,8 +98,13 @@ class Backend(ABC):
         masking: str | None = None,
         seed: int = 0,
         batch_size: int | None = None,
+        text_players: bool = False,
     ) -> PreparedGame:
-        """Encode ``audio`` (float32 mono at 16 kHz, shape ``(n_samples,)``) once and generate the reference response."""
+        """Encode ``audio`` (float32 mono at 16 kHz, shape ``(n_samples,)``) once and generate the reference response.
+
+        The players are the segmentation's words, followed, when ``text_players`` is set and the backend supports
+        it, by the prompt's words (a joint audio + text game).
+        """
 
     def check_masking(self, masking: str | None) -> str:
         """The masking to use: ``masking`` if this backend offers it, its default if ``None``."""

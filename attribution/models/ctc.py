@@ -196,9 +196,10 @@ class CtcBackend(Backend):
         masking: str | None = None,
         seed: int = 0,
         batch_size: int | None = None,
+        text_players: bool = False,
     ) -> CtcGame:
         masking = self.check_masking(masking)
-        if prompt is not None:
+        if prompt is not None or text_players:
             raise InputError("the ctc backend takes no --prompt (its value is the transcript's log-probability)")
         has_mask_vector = getattr(self.model.base_model, "masked_spec_embed", None) is not None
         if masking == "embedding" and not (has_mask_vector and getattr(self.model.config, "apply_spec_augment", False)):

@@ -76,6 +76,8 @@ class ChatLayout:
     text_ids: list[int]
     n_prefix: int
     n_audio: int
+    prompt_start: int = 0
+    prompt_end: int = 0
 
     @property
     def n_suffix(self) -> int:
@@ -170,7 +172,9 @@ class Lfm2AudioBackend(Backend):
 
         chat = ChatState(self.processor, dtype=self.dtype)
         chat.new_turn("system")
+        prompt_start = int(chat.text.shape[1])
         chat.add_text(prompt)
+        prompt_end = int(chat.text.shape[1])
         chat.end_turn()
         chat.new_turn("user")
         n_prefix = int(chat.text.shape[1])
@@ -179,7 +183,8 @@ class Lfm2AudioBackend(Backend):
         flags = chat.modality_flag[0].tolist()
         if any(flag != LFMModality.TEXT for flag in flags):
             raise RuntimeError("unexpected non-text token in the chat template")
-        return ChatLayout(text_ids=chat.text[0].tolist(), n_prefix=n_prefix, n_audio=n_audio)
+        return ChatLayout(text_ids=chat.text[0].tolist(), n_prefix=n_prefix, n_audio=n_audio,
+                          prompt_start=prompt_start, prompt_end=prompt_end)
 
     def assemble(self, layout: ChatLayout, audio_embeddings, response_ids: list[int]):
         """Input embeddings ``(k, length + T, hidden)`` from audio embeddings ``(k, n_audio, hidden)``."""
@@ -261,7 +266,11 @@ class Lfm2AudioBackend(Backend):
         masking: str | None = None,
         seed: int = 0,
         batch_size: int | None = None,
+        text_players: bool = False,
     ) -> Lfm2AudioGame:
+        """See :meth:`Backend.prepare`. With ``text_players`` the prompt's words are players too (after the audio
+        words): an absent prompt word has its token embeddings replaced by zeros, like an absent audio token. The
+        prompt then differs between coalitions, so the system-turn cache cannot be shared and is not used."""
         masking = self.check_masking(masking)
         prompt = DEFAULT_PROMPT if prompt is None else prompt
         audio = np.asarray(audio, dtype=np.float32)
@@ -294,13 +303,21 @@ class Lfm2AudioBackend(Backend):
         per_coalition = sequence * hidden_size * element * (4 + 2 * n_layers) + len(response_ids) * vocab_size * 8
         if batch_size is None:
             batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
-        cache = self.prefix_cache(layout) if self.reuse_prefix_cache else None
+        prompt_words, prompt_owner = prompt_word_tokens(tokenizer, prompt) if text_players else ([], np.zeros(0))
+        if text_players and not prompt_words:
+            raise InputError("--text-players needs a prompt with words")
+        text_owner = np.full(len(layout.text_ids), -1, dtype=np.int64)
+        if text_players:
+            text_owner[layout.prompt_start : layout.prompt_end] = np.where(
+                prompt_owner >= 0, prompt_owner + segmentation.n_words, -1
+            )
+        cache = self.prefix_cache(layout) if self.reuse_prefix_cache and not text_players else None
         baseline = None
         if masking in ("embedding", "embedding-mean"):
             baseline = embedding_baseline(full_embeddings[0], "zero" if masking == "embedding" else "mean")
         return Lfm2AudioGame(
             response=response,
-            player_names=[w.text for w in segmentation.words],
+            player_names=[w.text for w in segmentation.words] + prompt_words,
             masking=masking,
             batch_size=batch_size,
             details={
@@ -310,6 +327,9 @@ class Lfm2AudioBackend(Backend):
                 "prefix_tokens_cached": layout.n_prefix if cache is not None else 0,
                 "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
                 "max_new_tokens": self.max_new_tokens,
+                "n_audio_players": segmentation.n_words,
+                "text_players": prompt_words,
+                "text_baseline": "zero embedding" if text_players else None,
             },
             backend=self,
             audio=audio,
@@ -321,7 +341,27 @@ class Lfm2AudioBackend(Backend):
             noise_rms=noise_floor_rms(audio, SAMPLE_RATE),
             seed=seed,
             cache=cache,
+            n_audio_players=segmentation.n_words,
+            text_owner=text_owner,
         )
+
+
+def prompt_word_tokens(tokenizer: Any, prompt: str) -> tuple[list[str], np.ndarray]:
+    """The prompt's whitespace-separated words and, per prompt token, the word it belongs to (``-1``: whitespace).
+
+    Uses the same encoding as ``ChatState.add_text`` (no special tokens); a token belongs to the word holding its
+    first non-space character.
+    """
+    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", prompt)]
+    owner = np.full(len(encoded["input_ids"]), -1, dtype=np.int64)
+    for t, (begin, end) in enumerate(encoded["offset_mapping"]):
+        text = prompt[begin:end]
+        first = begin + (len(text) - len(text.lstrip()))
+        for j, (word_begin, word_end, _) in enumerate(words):
+            if word_begin <= first < word_end:
+                owner[t] = j
+    return [w for _, _, w in words], owner
 
 
 def check_grid(segmentation: Segmentation) -> None:
@@ -348,6 +388,8 @@ class Lfm2AudioGame(PreparedGame):
     noise_rms: float = 0.0
     seed: int = 0
     cache: Any = None
+    n_audio_players: int = 0
+    text_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def audio_embeddings(self, coalitions: np.ndarray) -> list[tuple[np.ndarray, Any]]:
         """Masked audio embeddings, grouped by length: ``[(row indices, (rows, n_audio, hidden)), ...]``."""
@@ -373,6 +415,16 @@ class Lfm2AudioGame(PreparedGame):
             groups.append((rows, backend.encode_mel(backend.log_mel(np.stack(waves_rows)))))
         return groups
 
+    def mask_prompt(self, embeddings, coalitions: np.ndarray):
+        """Zero the embeddings of absent prompt words (text players); the prompt sits before the audio."""
+        import torch
+
+        keep = token_keep_mask(coalitions, self.text_owner)  # (k, n_text_tokens)
+        keep_all = np.ones(embeddings.shape[:2], dtype=bool)
+        keep_all[:, : self.layout.n_prefix] = keep[:, : self.layout.n_prefix]
+        keep_t = torch.as_tensor(keep_all, device=embeddings.device)[..., None]
+        return torch.where(keep_t, embeddings, torch.zeros((), dtype=embeddings.dtype, device=embeddings.device))
+
     def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = check_coalitions(coalitions, self.n_players)
         backend = self.backend
@@ -380,9 +432,11 @@ class Lfm2AudioGame(PreparedGame):
         values = np.empty((len(coalitions), len(ids)), dtype=np.float64)
         for start in range(0, len(coalitions), self.batch_size):
             chunk = coalitions[start : start + self.batch_size]
-            for rows, audio_embeddings in self.audio_embeddings(chunk):
+            for rows, audio_embeddings in self.audio_embeddings(chunk[:, : self.n_audio_players]):
                 layout = ChatLayout(self.layout.text_ids, self.layout.n_prefix, int(audio_embeddings.shape[1]))
                 embeddings = backend.assemble(layout, audio_embeddings, ids)
+                if self.n_players > self.n_audio_players:
+                    embeddings = self.mask_prompt(embeddings, chunk[rows])
                 n_cached = layout.n_prefix if self.cache is not None else 0
                 hidden = backend.hidden_states(embeddings, self.cache, n_cached)
                 # position p predicts token p + 1: the response is predicted from the last chat token onwards
