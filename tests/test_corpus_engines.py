@@ -42,6 +42,9 @@ def _check_exact(utt: Utterance, text: str) -> None:
         assert _rms(utt, 0.0, utt.words[0].start - 0.01) < 0.05 * speech
     for word in utt.words:
         assert _rms(utt, word.start, word.end) > 0.1 * speech
+    for left, right in zip(utt.words, utt.words[1:]):
+        if right.start - left.end > 0.06:  # a pause between words is silent
+            assert _rms(utt, left.end + 0.01, right.start - 0.01) < 0.05 * speech
     # Phones tile each word's span.
     for word in utt.words:
         inside = [p for p in utt.phones if word.start - 1e-6 <= p.start and p.end <= word.end + 1e-6]
@@ -71,6 +74,9 @@ def test_festival_word_times_are_exact(voice, aligner):
         _check_exact(utt, text)
         assert utt.engine == "festival" and utt.voice == voice
         assert _agreement_with_pocketsphinx_ms(utt, aligner) < 30
+    # festival phrases "Anna bought 25 red boxes | in Boston": a real pause, checked silent above.
+    boxes, in_ = utterances[1].words[4], utterances[1].words[5]
+    assert in_.start - boxes.end > 0.06
     # "5" is spoken as "five" and "25" as "twenty five", each kept as one transcript word.
     assert utterances[1].words[2].text == "25"
     assert utterances[1].words[2].end - utterances[1].words[2].start > 0.3

@@ -46,8 +46,9 @@ HELDOUT_VOICES = (
     ("flite", "slt"),
 )
 _MAX_ATTEMPTS = 4
-# How often each engine's voices are drawn, per voice. espeak has eleven cheap, robotic
-# variants; weighting each down keeps espeak to about a quarter of the training speech.
+# How often each training voice is drawn, by engine. espeak has eleven cheap, robotic variants;
+# weighting each down keeps espeak to about a quarter of the training speech. Held-out voices
+# are drawn equally often, so that each gets a fair share of an evaluation set.
 ENGINE_WEIGHTS = {"festival": 2.0, "flite": 1.5, "espeak": 0.3}
 
 
@@ -215,9 +216,12 @@ def plan_jobs(
     n: int, seed: int, voices: list[tuple[str, str]], augment_fraction: float, out_dir: Path,
     id_prefix: str = "utt", batch_size: int = 16,
 ) -> list[Job]:
-    """Utterance ``i`` gets a voice drawn from ``rng([seed, i])`` with :data:`ENGINE_WEIGHTS`;
+    """Utterance ``i`` gets a voice drawn from ``rng([seed, i])`` (training voices weighted by
+    :data:`ENGINE_WEIGHTS`, held-out voices equally);
     each voice's indices are cut into batches."""
-    weights = np.array([ENGINE_WEIGHTS.get(engine, 1.0) for engine, _ in voices])
+    weights = np.array(
+        [ENGINE_WEIGHTS.get(engine, 1.0) if split_of(engine, voice) == "train" else 1.0 for engine, voice in voices]
+    )
     by_voice: dict[tuple[str, str], list[int]] = {v: [] for v in voices}
     for index in range(n):
         choice = np.random.default_rng([seed, index]).choice(len(voices), p=weights / weights.sum())
