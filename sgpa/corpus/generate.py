@@ -53,8 +53,12 @@ ENGINE_WEIGHTS = {"festival": 2.0, "flite": 1.5, "espeak": 0.3}
 
 
 def _espeak_voices() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    import ctypes.util
+
     from sgpa.corpus import espeak
 
+    if ctypes.util.find_library("espeak-ng") is None:
+        raise OSError("libespeak-ng is not installed")
     return (
         tuple(("espeak", v) for v in espeak.TRAIN_VOICES),
         tuple(("espeak", v) for v in espeak.HELDOUT_VOICES),
