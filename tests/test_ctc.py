@@ -154,3 +154,40 @@ def test_chunked_emissions_cover_the_same_frames_as_one_pass(tiny_acoustic_model
     assert abs(chunked.shape[0] - whole.shape[0]) <= 1
     assert chunked.shape[1] == whole.shape[1]
     np.testing.assert_allclose(np.exp(chunked).sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_log_mel_ctc_model_with_40ms_frames_aligns_through_the_same_path(tmp_path, flite_speech):
+    """A Wav2Vec2BertForCTC (log-mel features, adapter stride 2 → 40 ms frames) loads and aligns."""
+    import json
+
+    import torch
+    from transformers import (
+        SeamlessM4TFeatureExtractor,
+        Wav2Vec2BertConfig,
+        Wav2Vec2BertForCTC,
+        Wav2Vec2BertProcessor,
+        Wav2Vec2CTCTokenizer,
+    )
+
+    from conftest import WAV2VEC2_960H_VOCAB
+    from sgpa.pipeline import align
+
+    (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(WAV2VEC2_960H_VOCAB)}))
+    tokenizer = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), word_delimiter_token="|")
+    extractor = SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=16000, stride=2)
+    Wav2Vec2BertProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(tmp_path)
+    config = Wav2Vec2BertConfig(
+        vocab_size=len(WAV2VEC2_960H_VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, feature_projection_input_dim=160, pad_token_id=0, add_adapter=True,
+        adapter_stride=2, num_adapter_layers=1, output_hidden_size=32, conv_depthwise_kernel_size=3,
+    )
+    torch.manual_seed(0)
+    Wav2Vec2BertForCTC(config).save_pretrained(tmp_path)
+    model = load_ctc_model(tmp_path)
+    assert model.frame_duration_s == pytest.approx(0.04)
+    path, text = flite_speech
+    segmentation = align(path, text, model)
+    assert [w.text for w in segmentation.words] == text.split()
+    assert segmentation.model.frame_duration_s == pytest.approx(0.04)
+    # Raw CTC edges fall on the model's 40 ms frame grid.
+    assert all(abs(w.ctc_start / 0.04 - round(w.ctc_start / 0.04)) < 1e-6 for w in segmentation.words)
