@@ -150,3 +150,38 @@ def test_text_players_report_the_audio_share(cli, speech, tiny_lfm2_dir, tmp_pat
     assert [p.name for p in explanation.players][-2:] == ["Perform", "ASR."]
     assert explanation.index == "loo" and explanation.cost.n_evaluations == len(kinds) + 2
     assert 0.0 <= explanation.details["audio_share"] <= 1.0
+
+
+def test_explanation_json_round_trip_and_schema_check(tmp_path):
+    from attribution.explanation import Cost, Player
+    from sgpa.errors import InputError
+
+    explanation = Explanation(
+        audio={"path": "a.wav", "sha256": "0" * 64, "duration_s": 1.0, "sample_rate": 16000},
+        transcript="hi there",
+        model={"backend": "ctc", "id": "m", "revision": None},
+        prompt=None,
+        response={"text": "hi there", "token_ids": [-1, -1], "tokens": ["hi", "there"]},
+        players=[Player(0, "hi", "word", 0.1, 0.4, 1, 5), Player(1, "there", "word", 0.4, 0.9, 5, 11)],
+        method="permutation",
+        index="shapley",
+        phi=np.array([[1.0, 0.5], [0.25, 2.0]]),
+        stderr=np.array([[0.1, 0.1], [0.2, 0.2]]),
+        phi_total=np.array([1.5, 2.25]),
+        stderr_total=np.array([0.15, 0.25]),
+        v_empty=np.array([-5.0, -6.0]),
+        v_full=np.array([-3.75, -3.5]),
+        efficiency_gap=np.array([0.0, 0.0]),
+        cost=Cost(10, 2, 0.5, 1.0, 10, False),
+        parameters={"estimator": "permutation", "budget": 10},
+    )
+    path = explanation.save(tmp_path / "x.explanation.json")
+    loaded = Explanation.load(path)
+    assert loaded.players == explanation.players and loaded.cost == explanation.cost
+    np.testing.assert_array_equal(loaded.phi, explanation.phi)
+    np.testing.assert_array_equal(loaded.stderr_total, explanation.stderr_total)
+    assert loaded.efficiency_gap_total == pytest.approx(0.0)
+    data = loaded.to_dict()
+    data["schema_version"] = "0.1"
+    with pytest.raises(InputError, match="schema"):
+        Explanation.from_dict(data)
