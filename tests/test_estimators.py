@@ -281,13 +281,23 @@ def test_sampled_estimators_stay_within_budget_and_never_repeat(method, n, budge
     assert result.budget == budget
 
 
-def test_auto_switches_from_exact_to_sampling_at_the_budget():
+def test_auto_picks_exact_then_regression_then_permutation_as_the_budget_shrinks():
     n = 13
     value_fn, _ = interactions(n, seed=15)
     assert estimate(Game(value_fn, n)).method == "kernel"  # default budget 20 n < 2**13
     assert estimate(Game(value_fn, n), budget=2**n).method == "exact"
-    small, _ = interactions(8, seed=15)
+    assert estimate(Game(value_fn, n), budget=5 * n).method == "permutation"
+    small, _ = interactions(8, seed=15)  # 255 evaluations for 8 players: sample, don't enumerate
     assert estimate(Game(small, 8), budget=2**8 - 1).method == "kernel"
+
+
+def test_naming_exact_or_loo_without_a_budget_gets_their_full_cost():
+    n = 13
+    value_fn, reference = interactions(n, seed=18)
+    exact = estimate(Game(value_fn, n), "exact")
+    assert exact.n_evaluations == 2**n
+    np.testing.assert_allclose(exact.phi[:, 0], reference, atol=1e-9)
+    assert estimate(Game(value_fn, n), "loo").n_evaluations == n + 2
 
 
 @pytest.mark.parametrize(

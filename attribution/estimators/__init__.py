@@ -25,7 +25,7 @@ from sgpa.errors import InputError
 
 METHODS = ("auto", "exact", "permutation", "kernel", "loo", "banzhaf")
 EXACT_MAX_PLAYERS = 12
-REGRESSION_FROM = 10  # evaluations per player from which "auto" prefers the regression
+REGRESSION_FROM = 6  # evaluations per player from which "auto" prefers the regression
 
 
 def default_budget(n_players: int) -> int:
@@ -37,9 +37,9 @@ def auto_method(n_players: int, budget: int) -> str:
     """The estimator "auto" runs: exact if affordable, else the sampler most accurate at this budget.
 
     In ``benchmarks/results/estimators.md`` (audio-shaped and random games, n = 8 to 64) antithetic
-    permutation sampling has the lowest error below about 10 evaluations per player, where the
-    regression is barely determined (its error explodes at 2 n); from there on the paired
-    regression ("kernel") is the most accurate in most settings.
+    permutation sampling has the lowest error below about 6 evaluations per player, where the
+    regression is barely determined (its error explodes at 2 n); from 6 n on the paired regression
+    ("kernel", leverage-score sizes) is the most accurate in most settings.
     """
     if budget >= 2**n_players:
         return "exact"
