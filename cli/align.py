@@ -12,9 +12,12 @@ import click
 
 from cli.common import EXIT_BAD_INPUT, fail, reports_input_errors
 from sgpa.errors import InputError
+from sgpa.refine import RefinementParameters
+
+_DEFAULTS = RefinementParameters()
 
 _AUDIO_KEYS = ("audio", "path", "audio_path", "file")
-_TEXT_KEYS = ("transcript", "text")
+_TEXT_KEYS = ("text", "transcript")
 
 
 @dataclass
@@ -69,8 +72,17 @@ def read_manifest(path: Path) -> list[AlignJob]:
     jobs = []
     for where, row in rows:
         audio = Path(_pick(row, _AUDIO_KEYS, "audio path", where))
-        jobs.append(AlignJob(audio=audio if audio.is_absolute() else path.parent / audio,
-                             transcript=_pick(row, _TEXT_KEYS, "transcript", where)))
+        audio = audio if audio.is_absolute() else path.parent / audio
+        if row.get("transcript_file"):
+            jobs.append(AlignJob(audio=audio, transcript_file=path.parent / str(row["transcript_file"])))
+            continue
+        transcript = _pick(row, _TEXT_KEYS, "transcript", where)
+        named_file = path.parent / transcript
+        if transcript.endswith(".txt") and " " not in transcript and named_file.is_file():
+            # data_samples/manifest.jsonl style: "transcript" names a text file beside the manifest
+            jobs.append(AlignJob(audio=audio, transcript_file=named_file))
+        else:
+            jobs.append(AlignJob(audio=audio, transcript=transcript))
     if not jobs:
         raise InputError(f"{path}: the manifest lists no inputs")
     return jobs
@@ -120,10 +132,13 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--format", "formats", type=click.Choice(["json", "textgrid"]), multiple=True, default=("json",),
               show_default=True, help="Output format; repeat for several.")
 @click.option("--plot", is_flag=True, help="Also write <stem>.segments.png (waveform, spectrogram, boundaries).")
-@click.option("--padding-ms", type=float, default=40.0, show_default=True, help="Refinement search padding.")
-@click.option("--alpha", type=float, default=0.8, show_default=True, help="Weight of energy vs spectral flux.")
+@click.option("--padding-ms", type=float, default=None,
+              help=f"Refinement search padding around the raw gap. [default: {_DEFAULTS.padding_s * 1000:g}]")
+@click.option("--alpha", type=float, default=None,
+              help=f"Weight of energy (vs spectral flux) in the cut cost. [default: {_DEFAULTS.alpha:g}]")
 @click.option("--accept-ratio", type=float, default=None,
-              help="A cut is accepted if its energy is below this fraction of the neighbouring words' median.")
+              help="A cut is accepted if its energy is below this fraction of the neighbouring words' median "
+                   f"energy. [default: {_DEFAULTS.accept_ratio:g}]")
 @click.option("--min-word-ms", type=float, default=50.0, show_default=True, help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
 @click.option("--max-duration", type=float, default=1200.0, show_default=True, help="Longest audio accepted (s).")
@@ -141,8 +156,8 @@ def align(
     output_dir: Path,
     formats: tuple[str, ...],
     plot: bool,
-    padding_ms: float,
-    alpha: float,
+    padding_ms: float | None,
+    alpha: float | None,
     accept_ratio: float | None,
     min_word_ms: float,
     max_players: int | None,
@@ -156,15 +171,13 @@ def align(
     """
     from tqdm import tqdm
 
-    from sgpa.refine import RefinementParameters
-
     jobs = collect_jobs(audio, transcript, transcript_file, manifest)
     grid_choice: str | float = grid if token_duration_ms is None else token_duration_ms / 1000
     parameters = dict(
         token_offset_s=token_offset_ms / 1000,
-        padding_s=padding_ms / 1000,
-        alpha=alpha,
-        accept_ratio=RefinementParameters.accept_ratio if accept_ratio is None else accept_ratio,
+        padding_s=_DEFAULTS.padding_s if padding_ms is None else padding_ms / 1000,
+        alpha=_DEFAULTS.alpha if alpha is None else alpha,
+        accept_ratio=_DEFAULTS.accept_ratio if accept_ratio is None else accept_ratio,
         min_word_duration_s=min_word_ms / 1000,
         max_players=max_players,
         max_duration_s=max_duration,

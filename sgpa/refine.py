@@ -22,12 +22,19 @@ import numpy as np
 
 @dataclass
 class RefinementParameters:
-    """Stage-2 settings; defaults tuned by ``benchmarks/alignment.py`` (see its results)."""
+    """Stage-2 settings.
 
-    padding_s: float = 0.04
-    alpha: float = 0.8
-    accept_ratio: float = 0.3
-    edge_padding_s: float = 0.15
+    Defaults were chosen by ``benchmarks/alignment.py`` (grid search on festival/flite speech with
+    exact word times and simulated CTC spans; see ``benchmarks/results/alignment.md``). Most
+    word boundaries in connected speech have no pause, and energy dips inside words (stop
+    closures) are as deep as those between them, so the search window is kept narrow and only
+    deep dips are accepted; the outer edges gain most from refinement.
+    """
+
+    padding_s: float = 0.01
+    alpha: float = 0.5
+    accept_ratio: float = 0.05
+    edge_padding_s: float = 0.1
     hop_s: float = 0.005
     window_s: float = 0.02
 

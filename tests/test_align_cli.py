@@ -199,3 +199,20 @@ def test_a_failed_write_leaves_no_partial_file(run, flite_speech, monkeypatch):
     result, out = run(str(flite_speech[0]), "-t", TEXT)
     assert result.exit_code != 0
     assert output_files(out) == []  # neither the JSON nor its temporary file
+
+
+def test_manifest_transcript_may_name_a_text_file(run, flite_speech, tmp_path):
+    """data_samples/manifest.jsonl style: {"audio": "x.wav", "text": ..., "transcript": "x.txt"}."""
+    path, text = flite_speech
+    shutil.copy(path, tmp_path / "x.wav")
+    (tmp_path / "x.txt").write_text(text)
+    (tmp_path / "y.txt").write_text(text)
+    shutil.copy(path, tmp_path / "y.wav")
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps({"audio": "x.wav", "transcript": "x.txt"}) + "\n"
+                        + json.dumps({"audio": "y.wav", "transcript_file": "y.txt"}) + "\n")
+    result, out = run("--manifest", str(manifest))
+    assert result.exit_code == 0, result.stderr
+    for stem in ("x", "y"):
+        data = json.loads((out / f"{stem}.segments.json").read_text())
+        assert data["transcript"]["raw"] == text
