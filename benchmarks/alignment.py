@@ -320,6 +320,31 @@ def evaluate_pipeline(corpus: list[Reference], acoustic_model, parameters: Refin
     return result
 
 
+def long_audio_stage1(minutes: float) -> dict:
+    """Time and peak memory of forced alignment on ``minutes`` of emissions (random, 20 ms frames,
+    15 characters per second): the checkpointed Viterbi that long inputs use."""
+    import tracemalloc
+
+    from sgpa.ctc import MAX_TRELLIS_CELLS, align_characters
+
+    rng = np.random.default_rng(0)
+    n_frames = int(minutes * 60 / FRAME_S)
+    labels = rng.integers(1, 32, size=int(minutes * 60 * 15))
+    log_probs = np.log(rng.dirichlet(np.ones(32), size=n_frames)).astype(np.float32)
+    cells = n_frames * (2 * labels.size + 1)
+    align_characters(log_probs[:50], labels[:10], np.zeros(10, dtype=int), 0, FRAME_S)  # imports, warm-up
+    started = time.perf_counter()
+    align_characters(log_probs, labels, np.zeros_like(labels), 0, FRAME_S)
+    seconds = time.perf_counter() - started
+    tracemalloc.start()  # a second run for memory: tracing slows numpy down
+    align_characters(log_probs, labels, np.zeros_like(labels), 0, FRAME_S)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"minutes": minutes, "n_frames": n_frames, "n_labels": int(labels.size),
+            "checkpointed": cells > MAX_TRELLIS_CELLS, "seconds": round(seconds, 2),
+            "peak_mib": round(peak / 2**20, 1), "full_trellis_backpointers_mib": round(cells / 2**20, 1)}
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -375,6 +400,13 @@ def markdown(report: dict) -> str:
                       f"{100 * result['stages_over_forward']:.1f}%.", ""]
             if result["failures"]:
                 lines += [f"Failures: {len(result['failures'])} (first: {result['failures'][0]})", ""]
+    if "long_audio_stage1" in report:
+        long = report["long_audio_stage1"]
+        lines += ["## Long audio, stage 1", "",
+                  f"{long['minutes']:g} min of emissions ({long['n_frames']} frames × {long['n_labels']} labels): "
+                  f"forced alignment {'(checkpointed Viterbi) ' if long['checkpointed'] else ''}took "
+                  f"{long['seconds']} s with a peak of {long['peak_mib']} MiB traced memory; the full trellis's "
+                  f"back-pointers alone would take {long['full_trellis_backpointers_mib']} MiB.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -388,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter-ms", type=float, default=25.0, help="Gaussian jitter of simulated CTC edges")
     parser.add_argument("--name", default="alignment", help="results file stem")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--long-minutes", type=float, default=10.0,
+                        help="also time stage 1 on this many minutes of emissions (0: skip)")
     args = parser.parse_args(argv)
 
     import torch
@@ -460,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                     "real speech (silver)": evaluate_pipeline(real, acoustic_model, chosen),
                 },
             }
+    if args.long_minutes > 0:
+        report["long_audio_stage1"] = long_audio_stage1(args.long_minutes)
     report["wall_s"] = round(time.perf_counter() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")

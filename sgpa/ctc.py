@@ -273,31 +273,29 @@ def viterbi_torchaudio(log_probs: np.ndarray, label_ids: np.ndarray, blank_id: i
 
 
 def _viterbi_block(
-    alpha: np.ndarray, emissions: np.ndarray, skip_allowed: np.ndarray, keep_choices: bool
+    alpha: np.ndarray, emissions: np.ndarray, skip_penalty: np.ndarray, keep_choices: bool
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Advance the CTC Viterbi scores over ``emissions`` (``[n_block_frames, n_states]``).
 
-    Returns the scores after the last frame and, if asked, the move taken into every state at
-    every frame (0 = stay, 1 = from the previous state, 2 = skip a blank), ``[n_block_frames, n_states]``.
+    ``skip_penalty[s]`` is 0 where state ``s`` may be entered from ``s - 2`` (skipping a blank
+    between two different labels) and ``-inf`` elsewhere. Returns the scores after the last frame
+    and, if asked, the move taken into every state at every frame (0 = stay, 1 = from the
+    previous state, 2 = skip a blank), ``[n_block_frames, n_states]`` int8.
     """
     n_states = alpha.size
     choices = np.zeros((emissions.shape[0], n_states), dtype=np.int8) if keep_choices else None
-    from_previous = np.full(n_states, -np.inf, dtype=np.float64)
-    from_skip = np.full(n_states, -np.inf, dtype=np.float64)
+    from_previous = np.full(n_states, -np.inf)
+    from_skip = np.full(n_states, -np.inf)
+    stay_or_step = np.empty(n_states)
     for row, emission in enumerate(emissions):
         from_previous[1:] = alpha[:-1]
-        from_skip[2:] = np.where(skip_allowed[2:], alpha[:-2], -np.inf)
-        best = alpha.copy()
-        move = np.zeros(n_states, dtype=np.int8)
-        better = from_previous > best
-        best[better] = from_previous[better]
-        move[better] = 1
-        better = from_skip > best
-        best[better] = from_skip[better]
-        move[better] = 2
-        alpha = best + emission
+        np.add(alpha[:-2], skip_penalty[2:], out=from_skip[2:])
+        np.maximum(alpha, from_previous, out=stay_or_step)
         if choices is not None:
-            choices[row] = move
+            np.greater(from_previous, alpha, out=choices[row], casting="unsafe")
+            choices[row][from_skip > stay_or_step] = 2
+        alpha = np.maximum(stay_or_step, from_skip)
+        alpha += emission
     return alpha, choices
 
 
@@ -313,8 +311,8 @@ def viterbi_checkpointed(
     n_labels = label_ids.size
     states = np.full(2 * n_labels + 1, blank_id, dtype=np.int64)  # blank, l0, blank, l1, ..., blank
     states[1::2] = label_ids
-    skip_allowed = np.zeros(states.size, dtype=bool)
-    skip_allowed[3::2] = label_ids[1:] != label_ids[:-1]
+    skip_penalty = np.full(states.size, -np.inf)
+    skip_penalty[3::2] = np.where(label_ids[1:] != label_ids[:-1], 0.0, -np.inf)
     emissions = log_probs.astype(np.float64)
     block = block_frames or max(1, isqrt(n_frames))
 
@@ -323,7 +321,7 @@ def viterbi_checkpointed(
     checkpoints = [alpha]  # scores after frames 0, block, 2*block, ...
     for start in range(1, n_frames, block):
         stop = min(start + block, n_frames)
-        alpha, _ = _viterbi_block(alpha, emissions[start:stop][:, states], skip_allowed, keep_choices=False)
+        alpha, _ = _viterbi_block(alpha, emissions[start:stop][:, states], skip_penalty, keep_choices=False)
         checkpoints.append(alpha)
 
     final = checkpoints[-1]
@@ -335,7 +333,7 @@ def viterbi_checkpointed(
         start = 1 + block_index * block
         stop = min(start + block, n_frames)
         _, choices = _viterbi_block(
-            checkpoints[block_index], emissions[start:stop][:, states], skip_allowed, keep_choices=True
+            checkpoints[block_index], emissions[start:stop][:, states], skip_penalty, keep_choices=True
         )
         for frame in range(stop - 1, start - 1, -1):
             state -= int(choices[frame - start, state])
