@@ -5,10 +5,15 @@ uniformly random permutations, is an unbiased estimate of its Shapley value. Eve
 paired with its reverse: the prefixes of the reversed order are the complements of the prefixes of
 the forward one, and a pairwise interaction between two players is credited to the later one in
 one order and to the other one in the reverse, so the pair's average is exact for any game without
-interactions of order three or more. The pair averages are independent, which gives the standard
-errors. Both walks contain the empty and the full coalition; coalitions met before (the same
-prefix from another permutation, small and large coalitions above all) come from the cache and
-cost nothing.
+interactions of order three or more.
+
+Pairs come in quadruples: the second pair is the first permutation rotated by half its length
+(and its reverse), so that each player is met early, late and in both middles. This stratifies
+the players' positions; in ``benchmarks/estimators.py`` it lowered the error by 10-20 % against
+independent pairs at equal evaluations. The quadruples are independent, which gives the standard
+errors (a pair left alone at the end counts as its own group). Every walk contains the empty and
+the full coalition; coalitions met before (small and large ones above all) come from the cache
+and cost nothing.
 """
 
 from __future__ import annotations
@@ -80,12 +85,13 @@ def approximate(
     run = Run(game, budget, minimum=2 * n, method="permutation")
     rng = np.random.default_rng(seed)
     pair_means: list[np.ndarray] = []  # float[pairs, n, T + 1] per round
+    groups: list[np.ndarray] = []  # int[pairs] per round: the quadruple each pair belongs to
     converged = False
     with game.progress_bar(total=budget, enabled=progress):
         game.v_empty, game.v_full
         # Rounds keep tolerance checks cheap: without a tolerance one round spends the budget.
         round_size = run.remaining if tolerance is None else max(8 * n, 64)
-        n_pairs = 0
+        n_pairs = n_groups = 0
         while n_pairs < budget:  # the pair cap only matters when nearly everything is cached
             pairs = _draw_pairs(game, rng, min(round_size, run.remaining), max_pairs=budget - n_pairs)
             if not len(pairs):
@@ -95,24 +101,36 @@ def approximate(
             values = with_total(game.values(walks.reshape(-1, n))).reshape(len(orders), n + 1, -1)
             contributions = marginal_contributions(orders, values)
             pair_means.append((contributions[0::2] + contributions[1::2]) / 2)
+            groups.append(n_groups + np.arange(len(pairs)) // 2)
             n_pairs += len(pairs)
-            stderr = _stderr(pair_means)
+            n_groups = groups[-1][-1] + 1
+            stderr = _stderr(np.concatenate(pair_means), np.concatenate(groups))
             if tolerance is not None and stderr is not None and stderr[:, :-1].max() < tolerance:
                 converged = True
                 break
-    phi = np.concatenate(pair_means).mean(axis=0)
-    return run.finish("permutation", "shapley", phi, _stderr(pair_means), converged)
+    means = np.concatenate(pair_means)
+    stderr = _stderr(means, np.concatenate(groups))
+    return run.finish("permutation", "shapley", means.mean(axis=0), stderr, converged)
+
+
+def quadruples(rng: np.random.Generator, n_players: int, n_quadruples: int) -> np.ndarray:
+    """int[2 m, 2, n]: pairs (order, reverse); pairs 2q and 2q + 1 are a random order and its half-turn."""
+    n = n_players
+    forward = rng.permuted(np.tile(np.arange(n), (n_quadruples, 1)), axis=1)
+    turned = np.roll(forward, n // 2, axis=1)
+    firsts = np.stack([forward, forward[:, ::-1]], axis=1)
+    seconds = np.stack([turned, turned[:, ::-1]], axis=1)
+    return np.stack([firsts, seconds], axis=1).reshape(2 * n_quadruples, 2, n)
 
 
 def _draw_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int) -> np.ndarray:
-    """int[m, 2, n]: random orders and their reverses, as many pairs as ``new_budget`` pays for."""
+    """int[m, 2, n]: pairs of :func:`quadruples`, as many as ``new_budget`` pays for."""
     n = game.n_players
     chunks: list[np.ndarray] = []
     pending: set[bytes] = set()
     n_pairs = 0
     while n_pairs < max_pairs:
-        forward = rng.permuted(np.tile(np.arange(n), (DRAW_CHUNK, 1)), axis=1)
-        pairs = np.stack([forward, forward[:, ::-1]], axis=1)
+        pairs = quadruples(rng, n, DRAW_CHUNK // 2)
         walks = prefix_coalitions(pairs).reshape(DRAW_CHUNK, 2 * (n + 1), n)
         accepted = affordable_groups(game, walks, pending, new_budget)
         chunks.append(pairs[:accepted])
@@ -122,8 +140,17 @@ def _draw_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs
     return np.concatenate(chunks)[:max_pairs]
 
 
-def _stderr(pair_means: list[np.ndarray]) -> np.ndarray | None:
-    pairs = np.concatenate(pair_means)
-    if len(pairs) < 2:
+def _stderr(pair_means: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+    """Standard error of the mean of ``pair_means`` (float[m, n, T]) with correlated ``groups``.
+
+    Pairs of one quadruple are correlated by design, so the spread is measured between groups
+    (the cluster-robust variance of a mean).
+    """
+    n_groups = groups[-1] + 1
+    if n_groups < 2:
         return None
-    return np.std(pairs, axis=0, ddof=1) / np.sqrt(len(pairs))
+    mean = pair_means.mean(axis=0)
+    deviations = np.zeros((n_groups,) + pair_means.shape[1:])
+    np.add.at(deviations, groups, pair_means - mean)
+    variance = (deviations**2).sum(axis=0) * n_groups / (n_groups - 1) / len(pair_means) ** 2
+    return np.sqrt(variance)
