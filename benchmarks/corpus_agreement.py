@@ -111,6 +111,12 @@ def main() -> None:
         f"Generation (2 worker processes, half augmented): {g['utterances']} utterances, {g['audio_s']} s of audio "
         f"in {g['wall_s']} s = {g['utterances_per_s']} utterances/s; 4,000 would take about {g['minutes_for_4000']} min.",
         "",
+        "Reading the table: the exact times are the engines' own; the difference is mostly pocketsphinx's "
+        "(10 ms frames, three-state HMMs that need at least 30 ms per phone; it cannot align some espeak "
+        "sentences at all). espeak's negative signed offset is a convention: espeak starts a stop consonant "
+        "at its burst (word starts after silence coincide with the energy onset within about 1 ms), while "
+        "festival, flite and pocketsphinx count the closure silence as part of the word.",
+        "",
     ]
     (RESULTS / "corpus_agreement.md").write_text("\n".join(lines))
 
