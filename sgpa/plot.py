@@ -22,7 +22,7 @@ def plot_segmentation(segmentation: Segmentation, waveform: np.ndarray, path: st
     rate = segmentation.audio.sample_rate
     times = np.arange(waveform.size) / rate
     duration = segmentation.audio.duration_s
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, 1.6 * duration + 2), 5.5), sharex=True)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(min(max(8.0, 1.6 * duration + 2), 40.0), 5.5), sharex=True)
     top.plot(times, waveform, linewidth=0.4, color="0.3")
     top.set_ylabel("amplitude")
     bottom.specgram(waveform, NFFT=400, Fs=rate, noverlap=240, cmap="magma")
