@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from attribution.estimators import AttributionResult, estimate
+from attribution.estimators import AttributionResult, estimate, regression
 from attribution.estimators.exact import shapley_from_table
+from attribution.estimators.permutation import quadruples
 from attribution.estimators.result import all_coalitions
 from attribution.game import Game, coalition_keys
 from sgpa.errors import InputError
@@ -194,12 +195,36 @@ def test_sampled_estimators_converge_to_exact_values(method):
     assert errors[2] < 0.05
 
 
-def test_regression_with_every_coalition_is_exact():
+@pytest.mark.parametrize("sampling", ("leverage", "kernel"))
+def test_regression_with_every_coalition_is_exact(sampling):
     n = 7
     value_fn, reference = interactions(n, seed=9)
-    result = estimate(Game(value_fn, n), "kernel", budget=2**n)
+    result = regression.approximate(Game(value_fn, n), budget=2**n, sampling=sampling)
     np.testing.assert_allclose(result.phi[:, 0], reference, atol=1e-9)
     assert result.converged
+
+
+def test_regression_enumerates_whole_sizes_when_the_budget_allows():
+    n = 10
+    masses = regression.size_masses(n)
+    enumerated, sampled = regression.plan_enumeration(n, 400, masses)
+    assert enumerated == [1, 9, 2, 8] and sampled == [3, 4, 5, 6, 7]
+    assert regression.plan_enumeration(n, 2**n - 2, masses) == (list(range(1, n)), [])
+    assert regression.plan_enumeration(n, 30, masses)[0] == []
+
+
+def test_permutation_quadruples_stratify_positions():
+    n = 10
+    pairs = quadruples(np.random.default_rng(0), n, 3)
+    assert pairs.shape == (6, 2, n)
+    for q in range(3):
+        first, second = pairs[2 * q], pairs[2 * q + 1]
+        np.testing.assert_array_equal(first[1], first[0][::-1])
+        np.testing.assert_array_equal(second[0], np.roll(first[0], n // 2))
+        np.testing.assert_array_equal(second[1], second[0][::-1])
+        positions = np.argsort(np.concatenate([first, second]), axis=1)  # [4 orders, n players]
+        # Every player is in the first half of exactly two of the four orders.
+        assert ((positions < n // 2).sum(axis=0) == 2).all()
 
 
 def test_sampled_banzhaf_converges_to_exact_banzhaf():

@@ -91,18 +91,26 @@ def banzhaf(
             signs = np.where(pairs[:, 0, :], 1.0, -1.0)  # [m, n]
             samples.append(signs[:, :, None] * (values[:, 0] - values[:, 1])[:, None, :])
             stacked = np.concatenate(samples)
-            stderr = np.std(stacked, axis=0, ddof=1) / np.sqrt(len(stacked)) if len(stacked) > 1 else None
+            stderr = _stderr_of_mean(stacked)
             if tolerance is not None and stderr is not None and stderr[:, :-1].max() < tolerance:
                 converged = True
                 break
             if run.remaining <= 0 or len(stacked) >= 10 * budget:
                 break
     stacked = np.concatenate(samples)
-    stderr = np.std(stacked, axis=0, ddof=1) / np.sqrt(len(stacked)) if len(stacked) > 1 else None
-    return run.finish("banzhaf", "banzhaf", stacked.mean(axis=0), stderr, converged)
+    return run.finish("banzhaf", "banzhaf", stacked.mean(axis=0), _stderr_of_mean(stacked), converged)
 
 
-def _draw_uniform_pairs(game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int) -> np.ndarray:
+def _stderr_of_mean(samples: np.ndarray) -> np.ndarray | None:
+    """float[n, T]: standard error of the mean of independent ``samples`` (float[m, n, T])."""
+    if len(samples) < 2:
+        return None
+    return np.std(samples, axis=0, ddof=1) / np.sqrt(len(samples))
+
+
+def _draw_uniform_pairs(
+    game: Game, rng: np.random.Generator, new_budget: int, max_pairs: int
+) -> np.ndarray:
     """bool[m, 2, n]: uniform random coalitions and their complements, within ``new_budget``."""
     n = game.n_players
     chunks: list[np.ndarray] = []

@@ -164,11 +164,13 @@ def approximate(
             return run.finish("kernel", "shapley", (v_full - v_empty)[None], None, converged=True)
         enumerated, sampled_sizes = plan_enumeration(n, run.remaining, sampling_masses)
 
-        rows = [coalitions_of_size(n, s) for s in enumerated]
-        z_enum = np.concatenate(rows) if rows else np.zeros((0, n), dtype=bool)
-        w_enum = np.concatenate([np.full(len(r), kernel_masses[s] / comb(n, s))
-                                 for r, s in zip(rows, enumerated)]) if rows else np.zeros(0)
-        y_enum = with_total(game.values(z_enum)) - v_empty if rows else np.zeros((0, len(v_empty)))
+        # Enumerated sizes carry their exact kernel weights.
+        z_enum = np.zeros((0, n), dtype=bool)
+        w_enum = np.zeros(0)
+        for size in enumerated:
+            z_enum = np.concatenate([z_enum, coalitions_of_size(n, size)])
+            w_enum = np.concatenate([w_enum, np.full(comb(n, size), kernel_masses[size] / comb(n, size))])
+        y_enum = with_total(game.values(z_enum)) - v_empty
         a_enum, b_enum = _normal_equations(z_enum, w_enum, y_enum)
 
         if not sampled_sizes:
