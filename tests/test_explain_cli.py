@@ -92,13 +92,13 @@ def test_lfm2_audio_explanation_json_png_and_shap(cli, speech, tiny_lfm2_dir, tm
 def test_ctc_backend_with_transcript_aligns_then_explains(cli, speech, tiny_ctc_model_dir, tmp_path):
     wav, times = speech
     result = run(cli, [wav, "--transcript", TEXT if len(times) == 4 else " ".join(w for w, _, _ in times),
-                       "--model", tiny_ctc_model_dir, "--estimator", "permutation", "--budget", 24,
+                       "--model", tiny_ctc_model_dir, "--estimator", "permutation", "--budget", 80,
                        "--masking", "noise", "-o", tmp_path, "-q", "--no-plot"])
     assert result.exit_code == 0, result.output
     explanation = Explanation.load(tmp_path / f"{wav.stem}.explanation.json")
     assert explanation.model["backend"] == "ctc"
     assert explanation.method == "permutation" and explanation.stderr is not None
-    assert explanation.cost.n_evaluations <= 24
+    assert explanation.cost.n_evaluations <= 80
     # the CTC game's outputs are the words' chain-rule terms: they sum to the transcript log-likelihood
     assert explanation.response["tokens"] == [p.name for p in explanation.players]
     assert np.isfinite(explanation.v_full).all() and np.isfinite(explanation.v_empty).all()
@@ -185,3 +185,21 @@ def test_explanation_json_round_trip_and_schema_check(tmp_path):
     data["schema_version"] = "0.1"
     with pytest.raises(InputError, match="schema"):
         Explanation.from_dict(data)
+
+
+def default_model_installed() -> bool:
+    from sgpa.ctc import DEFAULT_MODEL_DIR
+
+    return (DEFAULT_MODEL_DIR / "config.json").is_file()
+
+
+@pytest.mark.skipif(not default_model_installed(), reason="the shipped CTC model (sgpa/models/sgpa-ctc-en) is not installed yet")
+def test_data_sample_with_the_shipped_model_out_of_the_box(cli, tmp_path):
+    wav = REPO / "data_samples" / "slt_0001.wav"
+    transcript = wav.with_suffix(".txt").read_text().strip()
+    result = run(cli, [wav, "--transcript", transcript, "-o", tmp_path, "-q"])
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.load(tmp_path / "slt_0001.explanation.json")
+    assert explanation.model["backend"] == "ctc" and explanation.method == "exact"
+    assert explanation.efficiency_gap_total < 1e-6
+    assert np.isfinite(explanation.phi).all()
