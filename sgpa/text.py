@@ -89,8 +89,11 @@ def strip_accents(text: str) -> str:
 
 
 def is_punctuation_only(token: str) -> bool:
-    """True when every character of ``token`` is Unicode punctuation (category P*)."""
-    return all(unicodedata.category(char).startswith("P") for char in token)
+    """True when every character of ``token`` is Unicode punctuation (category P*) that is not read aloud.
+
+    "&", "%", "#" and "@" are punctuation to Unicode but spoken words here ("and", "percent", ...).
+    """
+    return all(unicodedata.category(char).startswith("P") and char not in SYMBOL_WORDS for char in token)
 
 
 def expand_word(word: str) -> str:

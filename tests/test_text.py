@@ -34,6 +34,7 @@ def test_numerals_are_spelled_out(written, spoken):
 
 def test_symbols_and_currency_are_read_aloud():
     assert spelled("57% $5 R&D") == ["FIFTY SEVEN PERCENT", "FIVE DOLLARS", "R AND D"]
+    assert spelled("salt & pepper , 50 %") == ["SALT", "AND", "PEPPER", "FIFTY", "PERCENT"]
 
 
 def test_case_accents_and_apostrophes_follow_the_vocabulary():
