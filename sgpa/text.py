@@ -109,7 +109,10 @@ def expand_word(word: str) -> str:
     position = 0
     for match in _NUMBER.finditer(word):
         pieces.append(word[position : match.start()])
-        pieces.append(f" {number_to_words(match.group(1), match.group(2))} ")
+        try:
+            pieces.append(f" {number_to_words(match.group(1), match.group(2))} ")
+        except (OverflowError, ArithmeticError, ValueError):
+            pieces.append(f" {match.group(0)} ")  # too large to read aloud: left unspellable, not dropped
         position = match.end()
     pieces.append(word[position:])
     spoken = "".join(pieces)

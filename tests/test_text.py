@@ -89,6 +89,11 @@ def test_every_non_punctuation_token_survives_as_one_word(tokens):
     assert [word.text for word in words] == expected
 
 
+def test_a_numeral_too_large_to_read_aloud_stays_a_word():
+    words = normalize_transcript("code " + "1" * 400, UPPER)
+    assert [word.normalized for word in words] == ["CODE", ""]
+
+
 def test_number_to_words_handles_plain_integers_without_year_reading_when_commas():
     assert number_to_words("2,000") == "two thousand"
     assert number_to_words("2000") == "two thousand"
