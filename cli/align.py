@@ -185,6 +185,10 @@ def align(
     from sgpa.tokens import resolve_grid
 
     resolve_grid(grid_choice)  # a bad grid is a usage error before the model loads
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the output directory {output_dir}: {error.strerror}") from None
     acoustic_model = _load_model_quietly(model)
 
     failures: list[tuple[Path, str]] = []

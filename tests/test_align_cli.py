@@ -180,6 +180,15 @@ def test_bad_input_unknown_grid(run, flite_speech):
     assert_one_line_error(result, "unknown token grid")
 
 
+def test_bad_output_directory(tiny_ctc_model_dir, flite_speech, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        align, [str(flite_speech[0]), "-t", TEXT, "--model", str(tiny_ctc_model_dir), "-o", str(blocker / "out")]
+    )
+    assert_one_line_error(result, "cannot create the output directory")
+
+
 def test_default_model_missing_is_a_clear_error(flite_speech, tmp_path, monkeypatch):
     monkeypatch.setattr(ctc, "DEFAULT_MODEL_DIR", tmp_path / "absent-model")
     result = CliRunner().invoke(align, [str(flite_speech[0]), "-t", TEXT, "-o", str(tmp_path)])
