@@ -225,3 +225,23 @@ def test_manifest_transcript_may_name_a_text_file(run, flite_speech, tmp_path):
     for stem in ("x", "y"):
         data = json.loads((out / f"{stem}.segments.json").read_text())
         assert data["transcript"]["raw"] == text
+
+
+def test_console_command_reports_bad_input_with_exit_code_2(tiny_ctc_model_dir, tmp_path):
+    """The installed ``sgpa`` entry point, in a real process: one stderr line, exit code 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    executable = Path(sys.executable).with_name("sgpa")
+    if not executable.exists():
+        pytest.skip("the sgpa console script is not installed in this environment")
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    completed = subprocess.run(
+        [str(executable), "align", str(silent), "-t", TEXT, "--model", str(tiny_ctc_model_dir), "-o", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [f"sgpa: error: {silent}: the audio is silence only "
+                                                     "(peak amplitude 0.0e+00 is below -60 dBFS)"]
