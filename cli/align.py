@@ -185,6 +185,8 @@ def align(
     from sgpa.tokens import resolve_grid
 
     resolve_grid(grid_choice)  # a bad grid is a usage error before the model loads
+    if len(jobs) == 1 and not jobs[0].audio.is_file():
+        raise InputError(f"{jobs[0].audio}: no such audio file")  # no need to load the model first
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
