@@ -22,7 +22,8 @@ Methods
 -------
 Ours (``attribution.estimators``): ``auto`` (what ``estimate`` picks), ``permutation``
 (antithetic), ``kernel`` (paired regression, sizes uniform as in Leverage SHAP: the default),
-``kernel-kernelshap-sizes`` (same, sizes drawn by kernel weight as in KernelSHAP); shap 0.5x:
+``kernel-kernelshap-sizes`` (same, sizes drawn by kernel weight as in KernelSHAP),
+``permutation-independent-pairs`` (ablation: antithetic pairs without the half-turn); shap 0.5x:
 ``shap-permutation`` (PermutationExplainer, Independent masker with an all-absent background) and
 ``shap-kernel`` (KernelExplainer with ``l1_reg=False``; its default would keep only 10 features).
 Evaluations are counted as the rows each method sends to the value function (shap: by wrapping the
@@ -154,6 +155,29 @@ def ours(method: str, sampling: str | None = None):
     return run
 
 
+def independent_pairs(value_fn, n, budget, seed):
+    """Ablation: antithetic pairs of independent permutations (no half-turn quadruples)."""
+    from attribution.estimators.permutation import marginal_contributions, prefix_coalitions
+
+    rng = np.random.default_rng(seed)
+    game = Game(value_fn, n, batch_size=256)
+    game.v_empty, game.v_full
+    pair_means = []
+    while True:
+        forward = rng.permutation(n)
+        orders = np.stack([forward, forward[::-1]])
+        walks = prefix_coalitions(orders).reshape(-1, n)
+        if game.n_evaluations + game.count_new(walks) > budget:
+            break
+        values = game.values(walks).reshape(2, n + 1, -1)
+        pair_means.append(marginal_contributions(orders, values).mean(axis=0))
+        if len(pair_means) >= budget:
+            break
+    if not pair_means:
+        return None
+    return np.mean(pair_means, axis=0)[:, 0], game.n_evaluations
+
+
 class CountingModel:
     """The value function as shap sees it: rows of 0/1 features, every row counted."""
 
@@ -195,6 +219,7 @@ METHODS = {
     "permutation": ours("permutation"),
     "kernel": ours("kernel"),
     "kernel-kernelshap-sizes": ours("kernel", sampling="kernel"),
+    "permutation-independent-pairs": independent_pairs,
     "shap-permutation": shap_permutation,
     "shap-kernel": shap_kernel,
 }
@@ -347,9 +372,25 @@ def markdown(report: dict) -> str:
         "Relative L2 error ||phi_hat - phi|| / ||phi|| averaged over seeds (one random game per seed), and",
         "the mean number of evaluations each method actually made. Budgets are multiples of n.",
         "",
-        "## Exact enumeration",
+    ]
+    lines += ["## Summary", ""]
+    for target in ("rel. error <= 5% at 10 n evaluations", "shap-permutation evals / ours"):
+        for kind in sorted({c["game"] for c in report["targets"]}):
+            checks = [c for c in report["targets"]
+                      if c["target"].startswith(target) and c["game"] == kind and c["met"] is not None]
+            met = sum(c["met"] for c in checks)
+            lines.append(f"- {target}{' ... >= 2' if 'shap' in target else ''}, {kind} games: "
+                         f"met in {met} of {len(checks)} measurable settings.")
+    lines += [
+        "- One antithetic pair of permutations is exact on games without interactions of order 3 or",
+        "  more, so on the audio-shaped games ours and shap's permutation sampler both reach 5 % with",
+        "  their first pair (2 n evaluations for ours, 2 n + 1 for shap's): a 2x saving at that error",
+        "  would take fewer than n evaluations, less than one per player.",
+        "- The random games put most of their weight on interactions of order 2-6 between arbitrary",
+        "  players; no sampler here gets within 5 % at 10 n evaluations on them.",
         "",
     ]
+    lines += ["## Exact enumeration", ""]
     ex = report["exact_check"]
     lines += [f"n = {ex['n']}: {ex['n_evaluations']} evaluations (2**n = {ex['expected']}) in "
               f"{ex['n_batches']} batches of {ex['batch_size']}; max |error| vs closed form "

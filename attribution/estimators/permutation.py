@@ -9,8 +9,8 @@ interactions of order three or more.
 
 Pairs come in quadruples: the second pair is the first permutation rotated by half its length
 (and its reverse), so that each player is met early, late and in both middles. This stratifies
-the players' positions; in ``benchmarks/estimators.py`` it lowered the error by 10-20 % against
-independent pairs at equal evaluations. The quadruples are independent, which gives the standard
+the players' positions; ``benchmarks/results/estimators.md`` compares it with independent pairs
+(row "permutation-independent-pairs") at equal evaluations. The quadruples are independent, which gives the standard
 errors (a pair left alone at the end counts as its own group). Every walk contains the empty and
 the full coalition; coalitions met before (small and large ones above all) come from the cache
 and cost nothing.
