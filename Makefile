@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= demo_output
 
-.PHONY: venv demo test bench clean
+.PHONY: venv speech-tools demo test clean
 
 venv: $(VENV)/.installed
 
@@ -20,7 +20,11 @@ demo: venv
 	$(BIN)/sgpa align data_samples/slt_0000.wav --transcript-file data_samples/slt_0000.txt --plot -o $(OUT)
 	$(BIN)/sgpa explain data_samples/slt_0000.wav --segments $(OUT)/slt_0000.segments.json -o $(OUT)
 
-test: venv
+# Debian speech synthesisers for the corpus tests (installed when root + apt-get, else those tests skip).
+speech-tools:
+	@bash scripts/install_speech_tools.sh
+
+test: venv speech-tools
 	$(BIN)/python -m pytest -q
 
 clean:
