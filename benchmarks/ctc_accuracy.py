@@ -1,0 +1,243 @@
+"""Greedy character error rate of a CTC model on held-out synthetic voices and on real speech, and the
+word-boundary error of ``sgpa align`` with that model (raw CTC and refined).
+
+    python benchmarks/ctc_accuracy.py --model sgpa/models/sgpa-ctc-en --corpus work_data/corpus
+
+Held-out speech: the corpus's ``split == "heldout"`` utterances (see work_data/corpus/README.txt), up to
+``--per-voice`` per voice, in id order: synthetic voices never trained on (festival and flite slt, an espeak
+variant) and real speakers never trained on (pocketsphinx-testdata's LibriVox and "cards" clips).
+Decoding goes through ``sgpa.ctc`` (the path ``sgpa align`` uses): emissions, arg-max per frame, repeats
+collapsed, blanks dropped. References are the transcripts spelled with the model's characters (numerals
+expanded).
+
+Boundaries: each utterance is aligned with ``sgpa.pipeline.align`` against its transcript. A cut between two
+words counts as exact anywhere inside the true inter-word gap (the pipeline tiles the speech, so it must put the
+cut somewhere in a pause); its error is the distance to that gap, ``max(0, true_end[i] - cut, cut - true_start[i+1])``.
+The first word's start and the last word's end are compared with the truth directly. "raw" takes the CTC spans
+(cut = midpoint between ``ctc_end[i]`` and ``ctc_start[i+1]``), "refined" the pipeline's final ``start``/``end``.
+Truth: exact synthesis times on held-out voices; pocketsphinx's forced alignment on real speech (a silver
+reference, 10 ms frames). Writes ``benchmarks/results/ctc_accuracy.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sgpa.io import atomic_write_text  # noqa: E402
+from sgpa.text import normalize_transcript  # noqa: E402
+from sgpa.training.metrics import character_error_rate, greedy_decode  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def spelled_reference(text: str, characters: set[str]) -> str:
+    """The transcript as the model should spell it: upper-case words, single spaces."""
+    words = [w.normalized for w in normalize_transcript(text, characters) if w.normalized]
+    return " ".join(" ".join(words).split())
+
+
+def transcribe(acoustic_model, samples: np.ndarray) -> str:
+    """Greedy transcription of a 16 kHz waveform."""
+    from sgpa.ctc import compute_emissions
+
+    log_probs = compute_emissions(acoustic_model, samples)
+    id_to_token = {index: token for token, index in acoustic_model.vocabulary.items()}
+    return greedy_decode(log_probs.argmax(-1), id_to_token, acoustic_model.blank_id)
+
+
+SYNTHETIC_ENGINES = ("festival", "flite", "espeak")
+
+
+def heldout_items(corpus: Path, per_group: int) -> tuple[list[dict], list[dict]]:
+    """(synthetic, real) held-out utterances of the corpus, up to ``per_group`` per voice / source, in id order.
+
+    Each item has ``id``, ``text``, ``wav`` and ``group`` (``engine:voice`` or ``real:source``); its word times
+    are in the JSON next to the wav (exact for synthetic speech, pocketsphinx's for real speech).
+    """
+    from sgpa.training.data import read_manifest
+
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for entry in sorted(read_manifest(corpus), key=lambda e: e["id"]):
+        if entry.get("split") != "heldout":
+            continue
+        engine = entry.get("engine", "?")
+        group = f"{engine}:{entry.get('voice', '?')}" if engine in SYNTHETIC_ENGINES else f"real:{engine}"
+        groups[group].append({"id": entry["id"], "text": entry["text"], "wav": entry["wav"], "group": group})
+    synthetic, real = [], []
+    for group, items in sorted(groups.items()):
+        (real if group.startswith("real:") else synthetic).extend(items[:per_group])
+    return synthetic, real
+
+
+def boundary_errors_s(predicted: list[tuple[float, float]], cuts: list[float], truth: list[tuple[float, float]]) -> list[float]:
+    """Errors in seconds of the first start, every inter-word cut and the last end (see the module docstring)."""
+    errors = [abs(predicted[0][0] - truth[0][0])]
+    for index, cut in enumerate(cuts):
+        gap_start, gap_end = truth[index][1], truth[index + 1][0]
+        errors.append(max(0.0, gap_start - cut, cut - gap_end))
+    errors.append(abs(predicted[-1][1] - truth[-1][1]))
+    return errors
+
+
+def alignment_errors(acoustic_model, samples: np.ndarray, text: str, truth: list[tuple[float, float]]) -> dict:
+    """Raw and refined boundary errors of one utterance aligned by ``sgpa.pipeline.align``."""
+    from sgpa.pipeline import align
+
+    segmentation = align(samples, text, acoustic_model, sample_rate=16000)
+    words = segmentation.words
+    if len(words) != len(truth):
+        raise ValueError(f"{len(words)} aligned words for {len(truth)} true words in {text!r}")
+    raw = [(w.ctc_start, w.ctc_end) for w in words]
+    raw_cuts = [(raw[i][1] + raw[i + 1][0]) / 2 for i in range(len(raw) - 1)]
+    refined = [(w.start, w.end) for w in words]
+    refined_cuts = [w.end for w in words[:-1]]
+    return {
+        "raw": boundary_errors_s(raw, raw_cuts, truth),
+        "refined": boundary_errors_s(refined, refined_cuts, truth),
+    }
+
+
+def error_summary(errors_s: list[float]) -> dict:
+    errors = np.asarray(errors_s)
+    return {
+        "boundaries": int(errors.size),
+        "mae_ms": round(float(errors.mean()) * 1000, 1),
+        "median_ms": round(float(np.median(errors)) * 1000, 1),
+        "within_20ms": round(float((errors <= 0.020).mean()), 3),
+        "within_50ms": round(float((errors <= 0.050).mean()), 3),
+    }
+
+
+def true_word_times(item: dict) -> list[tuple[float, float]]:
+    """Word (start, end) times from the corpus JSON next to the wav."""
+    words = json.loads(Path(item["wav"]).with_suffix(".json").read_text(encoding="utf-8"))["words"]
+    return [(w["start"], w["end"]) for w in words]
+
+
+def evaluate(acoustic_model, items: list[dict], boundaries: bool) -> tuple[dict[str, dict], list[dict]]:
+    """CER (and boundary errors) per group, and the per-utterance decodes."""
+    from sgpa.corpus.real import load_16k
+
+    characters = acoustic_model.characters
+    rows = []
+    for item in items:
+        samples = load_16k(Path(item["wav"]))
+        reference = spelled_reference(item["text"], characters)
+        hypothesis = transcribe(acoustic_model, samples)
+        row = {**item, "reference": reference, "hypothesis": hypothesis}
+        if boundaries:
+            truth = true_word_times(item)
+            if len(truth) == len(item["text"].split()):
+                row["boundary_errors_s"] = alignment_errors(acoustic_model, samples, item["text"], truth)
+        rows.append(row)
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["group"]].append(row)
+    groups["overall"] = rows
+    summary = {group: figures(members) for group, members in sorted(groups.items())}
+    return summary, rows
+
+
+def figures(rows: list[dict]) -> dict:
+    """CER and, where aligned, raw / refined boundary-error statistics of ``rows``."""
+    result = {
+        "utterances": len(rows),
+        "cer": round(character_error_rate([r["reference"] for r in rows], [r["hypothesis"] for r in rows]), 4),
+    }
+    aligned = [r["boundary_errors_s"] for r in rows if "boundary_errors_s" in r]
+    if aligned:
+        result["aligned_utterances"] = len(aligned)
+        for kind in ("raw", "refined"):
+            result[kind] = error_summary([e for errors in aligned for e in errors[kind]])
+    return result
+
+
+def to_markdown(result: dict) -> str:
+    lines = [
+        "# CTC model accuracy: greedy CER and word-boundary error of `sgpa align`",
+        "",
+        f"Model `{result['model']}` (revision {result['revision']}); command: `{result['command']}`; "
+        f"machine: {result['machine']}; {result['seconds']:.0f} s.",
+        "Boundary error: distance of each cut to the true inter-word gap, plus first start / last end "
+        "(see the script's docstring). Truth: exact synthesis times (synthetic), pocketsphinx (real).",
+        "",
+        "| set | utts | CER | raw MAE ms | raw ≤20 ms | refined MAE ms | refined median ms | refined ≤20 ms | boundaries |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("synthetic_heldout", "real"):
+        for group, fig in result.get(name, {}).items():
+            label = f"**{name} overall**" if group == "overall" else group
+            raw, refined = fig.get("raw"), fig.get("refined")
+            cells = [label, str(fig["utterances"]), f"{fig['cer']:.3f}"]
+            if raw and refined:
+                cells += [
+                    f"{raw['mae_ms']:.1f}",
+                    f"{raw['within_20ms']:.0%}",
+                    f"{refined['mae_ms']:.1f}",
+                    f"{refined['median_ms']:.1f}",
+                    f"{refined['within_20ms']:.0%}",
+                    str(refined["boundaries"]),
+                ]
+            else:
+                cells += ["–"] * 6
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Examples (reference → hypothesis):", ""]
+    for example in result["examples"]:
+        lines.append(f"- {example['group']}: `{example['reference']}` → `{example['hypothesis']}`")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="CTC model directory or hub id (default: the shipped model)")
+    parser.add_argument("--corpus", default="work_data/corpus", help="corpus folder with held-out voices")
+    parser.add_argument("--per-voice", type=int, default=40, help="held-out utterances per voice / real source")
+    parser.add_argument("--no-boundaries", action="store_true", help="only decode (skip sgpa align)")
+    parser.add_argument("--out", default=str(RESULTS / "ctc_accuracy"), help="output path without extension")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from sgpa.ctc import load_ctc_model
+
+    torch.set_num_threads(2)
+    started = time.time()
+    acoustic_model = load_ctc_model(args.model)
+    result = {
+        "model": acoustic_model.name,
+        "revision": acoustic_model.revision,
+        "command": "python benchmarks/ctc_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads (2-core shared machine)",
+    }
+    examples = []
+    synthetic, real = heldout_items(Path(args.corpus), args.per_voice)
+    for name, items in (("synthetic_heldout", synthetic), ("real", real)):
+        if not items:
+            continue
+        groups, rows = evaluate(acoustic_model, items, boundaries=not args.no_boundaries)
+        result[name] = groups
+        seen = {"overall"}
+        for row in rows:
+            if row["group"] not in seen:
+                seen.add(row["group"])
+                examples.append({k: row[k] for k in ("group", "id", "reference", "hypothesis")})
+    result["examples"] = examples
+    result["seconds"] = round(time.time() - started, 1)
+    out = Path(args.out)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), to_markdown(result))
+    print(to_markdown(result))
+
+
+if __name__ == "__main__":
+    main()
