@@ -8,7 +8,7 @@ prefix-cache reuse, embedding vs waveform masking, all on the same utterance in 
 
 Writes ``benchmarks/results/explain.json`` and ``benchmarks/results/explain.md``.
 
-    .venv/bin/python benchmarks/explain.py [--full-size] [--threads 2]
+    .venv/bin/python benchmarks/explain.py [--full-size] [--threads 1] [--subset 256]
 """
 
 from __future__ import annotations
@@ -81,31 +81,60 @@ def time_explanation(backend, samples, segmentation, **options) -> dict:
     }
 
 
-def tiny_runs(samples, segmentation, max_new_tokens: int) -> list[dict]:
+def value_function_timing(backend, samples, segmentation, coalitions: np.ndarray, **options) -> dict:
+    """Seconds per evaluation of the value function alone on a fixed set of coalitions (no engine, no cache)."""
+    game = backend.prepare(samples, segmentation, **options)
+    started = time.perf_counter()
+    game.log_probs(coalitions)
+    seconds = time.perf_counter() - started
+    return {
+        "masking": game.masking,
+        "batch_size": game.batch_size,
+        "prefix_cache": backend.reuse_prefix_cache,
+        "n_evaluations": len(coalitions),
+        "eval_seconds": round(seconds, 3),
+        "ms_per_evaluation": round(1000 * seconds / len(coalitions), 2),
+    }
+
+
+def tiny_runs(samples, segmentation, max_new_tokens: int, subset: int) -> tuple[list[dict], list[dict]]:
+    """Exact explanations (batched) per masking, and value-function timings on a random subset of coalitions
+    for the slow variants (one at a time), so that batched and one-at-a-time compare on the same coalitions."""
     from attribution.models.lfm2_audio import Lfm2AudioBackend
     from attribution.models.lfm2_tiny import save_random_lfm2_audio
 
-    runs = []
+    explanations, subsets = [], []
+    rng = np.random.default_rng(0)
+    coalitions = rng.random((subset, segmentation.n_words)) < 0.5
     with tempfile.TemporaryDirectory() as directory:
         backend = Lfm2AudioBackend.load(save_random_lfm2_audio(directory), max_new_tokens=max_new_tokens)
         time_explanation(backend, samples, segmentation)  # warm-up
         for label, options, cache in [
             ("embedding, batched, prefix cache", {}, True),
-            ("embedding, one at a time, prefix cache", {"batch_size": 1}, True),
             ("embedding, batched, no prefix cache", {}, False),
             ("embedding-mean, batched", {"masking": "embedding-mean"}, True),
             ("silence, batched", {"masking": "silence"}, True),
             ("noise, batched", {"masking": "noise"}, True),
             ("deletion, batched", {"masking": "deletion"}, True),
-            ("silence, one at a time", {"masking": "silence", "batch_size": 1}, True),
         ]:
             backend.reuse_prefix_cache = cache
             run = time_explanation(backend, samples, segmentation, **options)
             run["label"] = label
-            runs.append(run)
+            explanations.append(run)
             print(f"tiny  {label:42s} {run['n_evaluations']:5d} evals  {run['wall_seconds']:7.2f} s wall  "
                   f"{run['ms_per_evaluation']:7.2f} ms/eval", flush=True)
-    return runs
+        backend.reuse_prefix_cache = True
+        for label, options in [
+            ("embedding, batched", {}),
+            ("embedding, one at a time", {"batch_size": 1}),
+            ("silence, batched", {"masking": "silence"}),
+            ("silence, one at a time", {"masking": "silence", "batch_size": 1}),
+        ]:
+            run = value_function_timing(backend, samples, segmentation, coalitions, **options)
+            run["label"] = label
+            subsets.append(run)
+            print(f"tiny  subset {label:35s} {run['ms_per_evaluation']:7.2f} ms/eval", flush=True)
+    return explanations, subsets
 
 
 def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int, batch_size: int) -> dict:
@@ -114,7 +143,7 @@ def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int,
     from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
 
     from attribution.models.lfm2_audio import Lfm2AudioBackend
-    from attribution.models.lfm2_tiny import config_object, count_parameters, lfm2_audio_config, save_random_lfm2_audio
+    from attribution.models.lfm2_tiny import config_object, lfm2_audio_config, save_random_lfm2_audio
 
     config = lfm2_audio_config(full_size=True)
     with tempfile.TemporaryDirectory() as directory:
@@ -137,7 +166,12 @@ def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int,
     game.log_probs(coalitions)
     eval_s = time.perf_counter() - started
     per_eval_s = eval_s / n_coalitions
-    parameters = count_parameters(config)
+    cache, game.cache = game.cache, None  # the same coalitions with the system turn recomputed every time
+    started = time.perf_counter()
+    game.log_probs(coalitions)
+    per_eval_no_cache_s = (time.perf_counter() - started) / n_coalitions
+    game.cache = cache
+    parameters = sum(p.numel() for p in model.parameters())
     tokens = game.details["chat_tokens"] + game.response.n_tokens
     return {
         "parameters": parameters,
@@ -151,6 +185,8 @@ def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int,
         "coalitions_timed": n_coalitions,
         "batch_size": batch_size,
         "seconds_per_evaluation": round(per_eval_s, 3),
+        "seconds_per_evaluation_no_prefix_cache": round(per_eval_no_cache_s, 3),
+        "prefix_tokens_cached": game.details["prefix_tokens_cached"],
         "extrapolated_exact_seconds_cpu": round(prepare_s + per_eval_s * 2**n, 1),
         "extrapolated_exact_evaluations": 2**n,
     }
@@ -172,6 +208,16 @@ def markdown(report: dict) -> str:
     for run in report["tiny"]:
         lines.append(f"| {run['label']} | {run['n_evaluations']} | {run['n_batches']} | {run['wall_seconds']:.2f} | "
                      f"{run['eval_seconds']:.2f} | {run['ms_per_evaluation']:.2f} |")
+    lines += [
+        "",
+        f"Batched vs one at a time: the value function alone on the same {report['subset_size']} random coalitions.",
+        "",
+        "| run | batch size | s in model | ms / evaluation |",
+        "|---|---:|---:|---:|",
+    ]
+    for run in report["tiny_subset"]:
+        lines.append(f"| {run['label']} | {run['batch_size']} | {run['eval_seconds']:.2f} | "
+                     f"{run['ms_per_evaluation']:.2f} |")
     full = report.get("full_size")
     if full:
         flop = 2 * full["parameters"] * (full["chat_tokens"] + full["response_tokens"])
@@ -182,7 +228,9 @@ def markdown(report: dict) -> str:
             "",
             f"{full['parameters'] / 1e9:.2f} B parameters; {full['chat_tokens']} chat tokens + "
             f"{full['response_tokens']} response tokens per coalition; {full['coalitions_timed']} coalitions timed in "
-            f"batches of {full['batch_size']}: **{full['seconds_per_evaluation']:.2f} s per evaluation** (measured). "
+            f"batches of {full['batch_size']}: **{full['seconds_per_evaluation']:.2f} s per evaluation** (measured; "
+            f"{full.get('seconds_per_evaluation_no_prefix_cache', float('nan')):.2f} s without reusing the "
+            f"{full.get('prefix_tokens_cached', 0)}-token system-turn cache). "
             f"Encoding + greedy reference: {full['prepare_seconds (encode + greedy reference)']:.1f} s (measured).",
             "",
             f"*Extrapolation, not a measurement:* an exact explanation of these {full['n_players']} words "
@@ -206,7 +254,8 @@ def main() -> None:
     parser.add_argument("--full-size-coalitions", type=int, default=4)
     parser.add_argument("--full-size-batch", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--subset", type=int, default=256, help="coalitions for the batched vs one-at-a-time timing")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite explain.md from explain.json")
     args = parser.parse_args()
     if args.markdown_only:
@@ -230,7 +279,7 @@ def main() -> None:
         "duration_s": DURATION_S,
         "n_players": segmentation.n_words,
         "max_new_tokens": args.max_new_tokens,
-        "tiny": tiny_runs(samples, segmentation, args.max_new_tokens),
+        "subset_size": args.subset,
         "notes": (
             "wall s covers the whole explanation (encoding, greedy reference, all evaluations); 's in model' is the "
             "time inside the value function. Embedding masking encodes the audio once; waveform masking re-encodes "
@@ -239,6 +288,7 @@ def main() -> None:
             "machine is shared by several engineers, so timings carry noise of tens of percent."
         ),
     }
+    report["tiny"], report["tiny_subset"] = tiny_runs(samples, segmentation, args.max_new_tokens, args.subset)
     if args.full_size:
         report["full_size"] = full_size_run(samples, segmentation, args.max_new_tokens, args.full_size_coalitions,
                                             args.full_size_batch)

@@ -78,11 +78,27 @@ def encoder_config(full_size: bool) -> dict[str, Any]:
 
 
 def lfm_config(full_size: bool) -> dict[str, Any]:
-    """The LFM2 backbone: transformers' defaults are the 1.2 B text model LFM2-Audio-1.5B builds on."""
+    """The LFM2 backbone: at full size the LFM2-1.2B text model LFM2-Audio-1.5B builds on (16 layers, 6 of them
+    attention, hidden size 2048; transformers' ``Lfm2Config()`` defaults describe a larger model)."""
     from transformers import Lfm2Config
 
     if full_size:
-        config = Lfm2Config()
+        attention_layers = {2, 5, 8, 10, 12, 14}
+        config = Lfm2Config(
+            vocab_size=65536,
+            hidden_size=2048,
+            intermediate_size=12288,  # adjusted by block_auto_adjust_ff_dim to 8192, as in LFM2-1.2B
+            num_hidden_layers=16,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            layer_types=["full_attention" if i in attention_layers else "conv" for i in range(16)],
+            max_position_embeddings=128000,
+            rope_theta=1000000.0,
+            conv_L_cache=3,
+            block_auto_adjust_ff_dim=True,
+            block_ffn_dim_multiplier=1.0,
+            block_multiple_of=256,
+        )
     else:
         config = Lfm2Config(
             vocab_size=TINY_VOCAB_SIZE,
@@ -166,7 +182,7 @@ def save_random_lfm2_audio(directory: str | Path, *, full_size: bool = False, se
     ----------
     directory : folder to write ``config.json``, ``model.safetensors`` and the tokenizer files into.
     full_size : the LFM2-Audio-1.5B architecture (about 1.45 B parameters, 5.8 GB on disk) instead of a
-        3.8 M-parameter toy.
+        2.8 M-parameter toy.
     seed : torch seed for the random weights.
 
     Returns
@@ -186,15 +202,3 @@ def save_random_lfm2_audio(directory: str | Path, *, full_size: bool = False, se
     safetensors.torch.save_model(model, str(directory / "model.safetensors"), metadata={"format": "pt"})
     save_character_tokenizer(directory, vocab_size=config["lfm"]["vocab_size"])
     return directory
-
-
-def count_parameters(config: dict[str, Any]) -> int:
-    """Parameters of the model a ``config.json`` describes (builds it on the meta device: no memory)."""
-    import torch
-    from liquid_audio import LFM2AudioModel
-
-    with torch.device("meta"):
-        model = LFM2AudioModel(config_object(config))
-    return sum(p.numel() for p in model.parameters())
-
-
