@@ -74,6 +74,7 @@ def test_lfm2_audio_explanation_json_png_and_shap(cli, speech, tiny_lfm2_dir, tm
     explanation = Explanation.load(out / f"{wav.stem}.explanation.json")
     n = len(times)
     assert explanation.model["backend"] == "lfm2-audio"
+    assert explanation.model["revision"].startswith("sha256:")  # local weights are identified by content
     assert explanation.prompt == "What does the speaker want?"
     assert [p.name for p in explanation.players] == [w for w, _, _ in times]
     assert explanation.method == "exact" and explanation.index == "shapley" and explanation.stderr is None

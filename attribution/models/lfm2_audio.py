@@ -135,6 +135,10 @@ class Lfm2AudioBackend(Backend):
             processor = LFM2AudioProcessor.from_pretrained(location, revision=revision, device=device)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InputError(f"cannot load LFM2-Audio model {str(model)!r}: {error}") from error
+        if revision is None and isinstance(location, Path):
+            from sgpa.ctc import _weights_revision  # content hash of local weights, as stage 1 records its model
+
+            revision = _weights_revision(location)
         return cls(lfm, processor, model_id=str(model), revision=revision, **options)
 
     @property
