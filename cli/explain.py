@@ -51,7 +51,7 @@ def load_segments(path: Path, audio_info) -> object:
     return segmentation
 
 
-def load_backend(backend: str, model: str | None, max_new_tokens: int, device: str):
+def load_backend(backend: str, model: str | None, max_new_tokens: int, device: str, dtype: str = "float32"):
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
@@ -64,7 +64,7 @@ def load_backend(backend: str, model: str | None, max_new_tokens: int, device: s
 
     if model is None:
         raise InputError("the lfm2-audio backend needs --model (a local folder or a hub id such as LiquidAI/LFM2-Audio-1.5B)")
-    return Lfm2AudioBackend.load(model, device=device, max_new_tokens=max_new_tokens)
+    return Lfm2AudioBackend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
 
 
 @click.command("explain")
@@ -91,6 +91,8 @@ def load_backend(backend: str, model: str | None, max_new_tokens: int, device: s
 @click.option("--max-new-tokens", type=int, default=32, show_default=True, help="Length cap of the reference response.")
 @click.option("--batch-size", type=int, default=None, help="Coalitions per model call. Default: chosen from memory.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for LFM2-Audio (cpu, cuda).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+              help="Weights and activations of LFM2-Audio (bfloat16 on a GPU; log-probs are taken in float32).")
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--shap", "write_shap", is_flag=True, help="Also write <stem>.shap.pkl (a pickled shap.Explanation).")
 @click.option("--no-plot", is_flag=True, help="Do not write <stem>.explanation.png.")
@@ -113,6 +115,7 @@ def explain(
     max_new_tokens: int,
     batch_size: int | None,
     device: str,
+    dtype: str,
     output_dir: Path,
     write_shap: bool,
     no_plot: bool,
@@ -139,7 +142,7 @@ def explain(
     waveform, audio_info = load_audio(audio_path, sample_rate=16000)
     if segments is not None:
         segmentation = load_segments(segments, audio_info)
-    explainer = load_backend(backend, model, max_new_tokens, device)
+    explainer = load_backend(backend, model, max_new_tokens, device, dtype)
     if transcript is not None:
         from sgpa.ctc import load_ctc_model
         from sgpa.pipeline import align
@@ -155,6 +158,7 @@ def explain(
         tolerance=tolerance, seed=seed, batch_size=batch_size, progress=not quiet, text_players=text_players,
     )
     explanation.parameters.update({"max_new_tokens": max_new_tokens if backend == "lfm2-audio" else None,
+                                   "device": device, "dtype": dtype if backend == "lfm2-audio" else None,
                                    "segments": str(segments) if segments is not None else None})
     stem = audio_path.stem
     written = [explanation.save(output_dir / f"{stem}.explanation.json")]
