@@ -196,3 +196,23 @@ def test_prompt_words_as_players_joint_audio_text_game(backend, audio, segmentat
     assert np.array_equal(changed, prompt_positions[owner == 3])
 
     assert audio_share(np.array([1.0, -1.0, 2.0]), [True, True, False]) == pytest.approx(0.5)
+
+
+def test_reference_response_is_liquid_audios_own_greedy_generation(backend, audio, game):
+    import torch
+    from liquid_audio import ChatState
+
+    chat = ChatState(backend.processor, dtype=torch.float32)
+    chat.new_turn("system")
+    chat.add_text(game.details["prompt"])
+    chat.end_turn()
+    chat.new_turn("user")
+    chat.add_audio(torch.from_numpy(audio)[None], 16000)
+    chat.end_turn()
+    chat.new_turn("assistant")
+    theirs = []
+    for token in backend.model.generate_sequential(**chat, max_new_tokens=backend.max_new_tokens):
+        theirs.append(int(token[0]))
+        if theirs[-1] in (7, 128):  # end of turn, or the switch to audio output: the text response ends
+            break
+    assert game.response.token_ids == theirs
