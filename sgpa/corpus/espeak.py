@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sgpa.audio import resample
 from sgpa.corpus.sentences import spoken_words
 from sgpa.corpus.utterance import TimedPhone, TimedWord, Utterance
 from sgpa.errors import InputError
@@ -168,8 +169,6 @@ def synthesize(texts: list[str], voice: str = "en-us+m3") -> list[Utterance | No
 
     Returns one :class:`Utterance` per text, or ``None`` where a word got no phoneme events.
     """
-    from scipy.signal import resample_poly
-
     if voice not in VOICES:
         raise InputError(f"unknown espeak voice {voice!r}; choose one of {', '.join(VOICES)}")
     utterances: list[Utterance | None] = []
@@ -193,8 +192,7 @@ def synthesize(texts: list[str], voice: str = "en-us+m3") -> list[Utterance | No
             first, last = spans[position], spans[position + len(group) - 1]
             words.append(TimedWord(word, first[0] / rate, last[1] / rate))
             position += len(group)
-        divisor = np.gcd(rate, OUTPUT_SAMPLE_RATE)
-        audio = resample_poly(samples.astype(np.float32) / 32768.0, OUTPUT_SAMPLE_RATE // divisor, rate // divisor)
+        audio = resample(samples.astype(np.float32) / 32768.0, rate, OUTPUT_SAMPLE_RATE)
         utterances.append(
             Utterance(
                 text=text,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgpa.audio import resample
 from sgpa.corpus.sentences import spoken_words
 from sgpa.corpus.utterance import TimedPhone, TimedWord, Utterance
 from sgpa.errors import InputError
@@ -118,7 +119,6 @@ def synthesize(texts: list[str], voice: str = "cmu_us_slt_arctic_hts") -> list[U
         sentence cannot be given exact per-word times and should be skipped).
     """
     import soundfile
-    from scipy.signal import resample_poly
 
     if voice not in VOICES:
         raise InputError(f"unknown festival voice {voice!r}; choose one of {', '.join(VOICES)}")
@@ -141,9 +141,7 @@ def synthesize(texts: list[str], voice: str = "cmu_us_slt_arctic_hts") -> list[U
                 utterances.append(None)  # a token that produced no word
                 continue
             samples, rate = soundfile.read(wav_paths[index], dtype="float32")
-            if rate != OUTPUT_SAMPLE_RATE:
-                divisor = np.gcd(rate, OUTPUT_SAMPLE_RATE)
-                samples = resample_poly(samples, OUTPUT_SAMPLE_RATE // divisor, rate // divisor)
+            samples = resample(samples, rate, OUTPUT_SAMPLE_RATE)
             utterances.append(
                 Utterance(
                     text=text,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgpa.audio import resample
 from sgpa.corpus.festival import words_from_tokens
 from sgpa.corpus.sentences import spoken_words
 from sgpa.corpus.utterance import TimedPhone, Utterance
@@ -96,7 +97,6 @@ def synthesize(texts: list[str], voice: str = "kal16") -> list[Utterance | None]
     established (see the module docstring).
     """
     import soundfile
-    from scipy.signal import resample_poly
 
     if voice not in VOICES:
         raise InputError(f"unknown flite voice {voice!r}; choose one of {', '.join(VOICES)}")
@@ -113,9 +113,7 @@ def synthesize(texts: list[str], voice: str = "kal16") -> list[Utterance | None]
                 continue
             spans, phones = grouped
             samples, rate = soundfile.read(wav_path, dtype="float32")
-            if rate != OUTPUT_SAMPLE_RATE:
-                divisor = np.gcd(rate, OUTPUT_SAMPLE_RATE)
-                samples = resample_poly(samples, OUTPUT_SAMPLE_RATE // divisor, rate // divisor)
+            samples = resample(samples, rate, OUTPUT_SAMPLE_RATE)
             utterances.append(
                 Utterance(
                     text=text,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgpa.audio import resample
 from sgpa.corpus.sentences import spoken_words
 from sgpa.corpus.utterance import TimedWord, Utterance
 
@@ -89,13 +90,9 @@ def testdata_clips(root: Path = TESTDATA) -> list[Recording]:
 def load_16k(path: Path) -> np.ndarray:
     """Mono float32 at 16 kHz."""
     import soundfile
-    from scipy.signal import resample_poly
 
     samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    samples = samples.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        divisor = np.gcd(rate, SAMPLE_RATE)
-        samples = resample_poly(samples, SAMPLE_RATE // divisor, rate // divisor)
+    samples = resample(samples.mean(axis=1), rate, SAMPLE_RATE)
     return np.clip(samples, -1.0, 1.0).astype(np.float32)
 
 
