@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from attribution.diagnostics import concentration, evaluation_cost
 from sgpa.errors import InputError
 from sgpa.io import atomic_write, atomic_write_text
 
@@ -285,8 +286,11 @@ def build_explanation(
     players += [Player(index=len(players) + j, name=w, kind="text", start_s=None, end_s=None, token_start=None,
                        token_end=None) for j, w in enumerate(text_words)]
     details = dict(prepared.details)
+    is_word = [p.kind == "word" for p in players]
     if text_words:
-        details["audio_share"] = audio_share(np.asarray(total.phi[:, 0]), [p.kind == "word" for p in players])
+        details["audio_share"] = audio_share(np.asarray(total.phi[:, 0]), is_word)
+    details["evaluation_cost"] = evaluation_cost(len(segmentation.words), segmentation.grid.n_tokens)
+    details["concentration"] = concentration(np.asarray(total.phi[:, 0])[np.asarray(is_word, dtype=bool)])
     return Explanation(
         audio={"path": audio.path, "sha256": audio.sha256, "duration_s": audio.duration_s, "sample_rate": audio.sample_rate},
         transcript=segmentation.transcript.raw,

@@ -82,6 +82,9 @@ def test_lfm2_audio_explanation_json_png_and_shap(cli, speech, tiny_lfm2_dir, tm
     assert explanation.phi.shape == (n, len(explanation.response["tokens"]))
     assert explanation.efficiency_gap_total < 1e-6
     assert explanation.parameters["masking"] == "embedding"
+    cost = explanation.details["evaluation_cost"]
+    assert cost["n_word_players"] == n and cost["log10_reduction"] > 0  # fewer words than 80 ms tokens
+    assert 0.0 <= explanation.details["concentration"]["top1_mass"] <= 1.0
     assert (out / f"{wav.stem}.explanation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(out / f"{wav.stem}.shap.pkl", "rb") as handle:
         shap_explanation = pickle.load(handle)
