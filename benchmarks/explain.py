@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -137,8 +138,18 @@ def tiny_runs(samples, segmentation, max_new_tokens: int, subset: int) -> tuple[
     return explanations, subsets
 
 
-def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int, batch_size: int) -> dict:
-    """The full architecture, random weights, float32 on CPU: time a few coalitions, extrapolate to 2^n."""
+def full_size_run(
+    samples,
+    segmentation,
+    max_new_tokens: int,
+    n_coalitions: int,
+    batch_size: int | None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    exact: bool = False,
+) -> dict:
+    """The full architecture with random weights: time a few coalitions and extrapolate to 2^n, or, with
+    ``exact`` (meant for a GPU), measure the whole exact explanation."""
     import torch
     from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
 
@@ -148,14 +159,21 @@ def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int,
     config = lfm2_audio_config(full_size=True)
     with tempfile.TemporaryDirectory() as directory:
         # the tiny checkpoint lends its processor (same log-mel front end; its character ids are valid LFM2 ids)
-        processor = LFM2AudioProcessor.from_pretrained(save_random_lfm2_audio(directory), device="cpu")
+        processor = LFM2AudioProcessor.from_pretrained(save_random_lfm2_audio(directory), device=device)
     started = time.perf_counter()
     torch.manual_seed(0)
-    model = LFM2AudioModel(config_object(config)).eval()
+    model = LFM2AudioModel(config_object(config)).to(device=device, dtype=getattr(torch, dtype)).eval()
     model.lfm.set_attn_implementation("sdpa")
     build_s = time.perf_counter() - started
+    options = {}
+    if device.startswith("cuda"):
+        options["memory_budget_bytes"] = int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
     backend = Lfm2AudioBackend(model, processor, model_id="random LFM2-Audio-1.5B architecture",
-                               max_new_tokens=max_new_tokens)
+                               max_new_tokens=max_new_tokens, **options)
+    if exact:
+        measured = time_explanation(backend, samples, segmentation, batch_size=batch_size)
+        return {"device": device, "dtype": dtype, "parameters": sum(p.numel() for p in model.parameters()),
+                "build_seconds": round(build_s, 1), "measured_exact_explanation": measured}
     started = time.perf_counter()
     game = backend.prepare(samples, segmentation, batch_size=batch_size)
     prepare_s = time.perf_counter() - started
@@ -176,7 +194,8 @@ def full_size_run(samples, segmentation, max_new_tokens: int, n_coalitions: int,
     return {
         "parameters": parameters,
         "forward_flop_per_evaluation": 2 * parameters * tokens,
-        "dtype": "float32",
+        "device": device,
+        "dtype": dtype,
         "build_seconds": round(build_s, 1),
         "prepare_seconds (encode + greedy reference)": round(prepare_s, 2),
         "response_tokens": game.response.n_tokens,
@@ -219,7 +238,18 @@ def markdown(report: dict) -> str:
         lines.append(f"| {run['label']} | {run['batch_size']} | {run['eval_seconds']:.2f} | "
                      f"{run['ms_per_evaluation']:.2f} |")
     full = report.get("full_size")
-    if full:
+    if full and "measured_exact_explanation" in full:
+        run = full["measured_exact_explanation"]
+        lines += [
+            "",
+            f"## Full-size LFM2-Audio-1.5B architecture (random weights), {full['device']}, {full['dtype']}",
+            "",
+            f"{full['parameters'] / 1e9:.2f} B parameters. **Measured exact explanation**: {run['n_players']} words, "
+            f"{run['n_evaluations']} evaluations in {run['n_batches']} batches of up to {run['batch_size']}: "
+            f"**{run['wall_seconds']:.1f} s** in all ({run['eval_seconds']:.1f} s in the model, "
+            f"{run['ms_per_evaluation']:.1f} ms per evaluation); target < 60 s for a 4 s utterance.",
+        ]
+    elif full:
         flop = 2 * full["parameters"] * (full["chat_tokens"] + full["response_tokens"])
         full.setdefault("forward_flop_per_evaluation", flop)
         lines += [
@@ -252,7 +282,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-size", action="store_true", help="also time the full-size architecture")
     parser.add_argument("--full-size-coalitions", type=int, default=4)
-    parser.add_argument("--full-size-batch", type=int, default=2)
+    parser.add_argument("--full-size-batch", type=int, default=2,
+                        help="coalitions per model call at full size (with --full-size-exact: default from memory)")
+    parser.add_argument("--full-size-exact", action="store_true",
+                        help="measure a whole exact explanation at full size (for a GPU: use with --device cuda)")
+    parser.add_argument("--device", default="cpu", help="torch device of the full-size run (cpu, cuda)")
+    parser.add_argument("--dtype", default="float32", help="dtype of the full-size run (float32, bfloat16)")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--subset", type=int, default=256, help="coalitions for the batched vs one-at-a-time timing")
@@ -274,7 +309,7 @@ def main() -> None:
     report = {
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (torch threads {args.threads}), shared; "
                    f"load average at start {os.getloadavg()[0]:.1f}",
-        "command": "python benchmarks/explain.py" + (" --full-size" if args.full_size else ""),
+        "command": "python " + " ".join(["benchmarks/explain.py", *sys.argv[1:]]),
         "sentence": " ".join(w.text for w in segmentation.words),
         "duration_s": DURATION_S,
         "n_players": segmentation.n_words,
@@ -290,8 +325,9 @@ def main() -> None:
     }
     report["tiny"], report["tiny_subset"] = tiny_runs(samples, segmentation, args.max_new_tokens, args.subset)
     if args.full_size:
+        batch = None if args.full_size_exact else args.full_size_batch
         report["full_size"] = full_size_run(samples, segmentation, args.max_new_tokens, args.full_size_coalitions,
-                                            args.full_size_batch)
+                                            batch, args.device, args.dtype, exact=args.full_size_exact)
         print(json.dumps(report["full_size"], indent=2), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     from sgpa.io import atomic_write_text
