@@ -111,7 +111,7 @@ def test_training_run_saves_a_loadable_model_and_resumes(tmp_path):
     torch.set_num_threads(1)
     corpus = _tiny_corpus(tmp_path)
     out, work = tmp_path / "model", tmp_path / "work"
-    common = ["--corpus", str(corpus), "--out", str(out), "--work-dir", str(work), "--dev-fraction", "0.25", *TINY]
+    common = ["--arch", "wav2vec2-bert", "--corpus", str(corpus), "--out", str(out), "--work-dir", str(work), "--dev-fraction", "0.25", *TINY]
     main([*common, "--max-steps", "2", "--batch-seconds", "3", "--threads", "1"])
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["steps"] == 2

@@ -25,7 +25,7 @@ def character_vocabulary() -> dict[str, int]:
     return {token: index for index, token in enumerate(tokens)}
 
 
-ARCHITECTURES = ("wav2vec2-bert", "wav2vec2")
+ARCHITECTURES = ("wav2vec2", "wav2vec2-bert")
 
 
 def build_tokenizer():
@@ -47,7 +47,7 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_processor(arch: str = "wav2vec2-bert"):
+def build_processor(arch: str = "wav2vec2"):
     """Tokenizer and feature extractor in one processor object, as ``AutoProcessor`` loads them back.
 
     ``wav2vec2``: raw 16 kHz samples, normalised per utterance (``Wav2Vec2Processor``).

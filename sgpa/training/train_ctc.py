@@ -94,7 +94,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dev-fraction", type=float, default=0.03)
     p.add_argument("--max-dev", type=int, default=120)
     p.add_argument("--eval-minutes", type=float, default=5.0)
-    p.add_argument("--arch", choices=ARCHITECTURES, default="wav2vec2-bert")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="wav2vec2", help="wav2vec2 (shipped) or wav2vec2-bert (log-mel)")
     p.add_argument("--hidden-size", type=int, default=192)
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--heads", type=int, default=4)
