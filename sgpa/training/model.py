@@ -28,6 +28,28 @@ def character_vocabulary() -> dict[str, int]:
 ARCHITECTURES = ("wav2vec2", "wav2vec2-bert")
 
 
+def ctc_training_settings(mask_feature_prob: float) -> dict:
+    """Regularisation, SpecAugment and CTC-loss settings both architectures share.
+
+    Light regularisation: an hour-long CPU budget underfits long before it overfits.
+    """
+    return dict(
+        hidden_dropout=0.05,
+        activation_dropout=0.05,
+        attention_dropout=0.05,
+        feat_proj_dropout=0.0,
+        final_dropout=0.05,
+        layerdrop=0.0,
+        apply_spec_augment=True,
+        mask_time_prob=0.05,
+        mask_time_length=5,
+        mask_feature_prob=mask_feature_prob,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+        add_adapter=False,
+    )
+
+
 def build_tokenizer():
     """A ``Wav2Vec2CTCTokenizer`` over :func:`character_vocabulary`."""
     from transformers import Wav2Vec2CTCTokenizer
@@ -107,22 +129,9 @@ def build_bert_config(
         hidden_act="swish",
         conv_depthwise_kernel_size=conv_kernel,
         position_embeddings_type="rotary",
-        # Light regularisation: an hour-long CPU budget underfits long before it overfits.
-        hidden_dropout=0.05,
-        activation_dropout=0.05,
-        attention_dropout=0.05,
-        feat_proj_dropout=0.0,
-        final_dropout=0.05,
         conformer_conv_dropout=0.05,
-        layerdrop=0.0,
-        apply_spec_augment=True,
-        mask_time_prob=0.05,
-        mask_time_length=5,
-        mask_feature_prob=0.05,
         mask_feature_length=10,
-        ctc_loss_reduction="mean",
-        ctc_zero_infinity=True,
-        add_adapter=False,
+        **ctc_training_settings(mask_feature_prob=0.05),
     )
 
 
@@ -174,20 +183,8 @@ def build_config(
         do_stable_layer_norm=True,
         num_conv_pos_embeddings=64,
         num_conv_pos_embedding_groups=16,
-        hidden_dropout=0.05,
-        activation_dropout=0.05,
-        attention_dropout=0.05,
-        feat_proj_dropout=0.0,
-        final_dropout=0.05,
-        layerdrop=0.0,
-        apply_spec_augment=True,
-        mask_time_prob=0.05,
-        mask_time_length=5,
-        mask_feature_prob=0.0,
-        ctc_loss_reduction="mean",
-        ctc_zero_infinity=True,
         use_weighted_layer_sum=False,
-        add_adapter=False,
+        **ctc_training_settings(mask_feature_prob=0.0),
     )
 
 
