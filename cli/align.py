@@ -142,6 +142,8 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--min-word-ms", type=float, default=50.0, show_default=True, help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
 @click.option("--max-duration", type=float, default=1200.0, show_default=True, help="Longest audio accepted (s).")
+@click.option("--speech-gate/--no-speech-gate", default=True, show_default=True,
+              help="Allow no character before the energy onset or after the offset of the speech.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def align(
@@ -162,6 +164,7 @@ def align(
     min_word_ms: float,
     max_players: int | None,
     max_duration: float,
+    speech_gate: bool,
     quiet: bool,
 ) -> None:
     """Align AUDIO files with their transcripts and map the words onto a model's token grid.
@@ -181,6 +184,7 @@ def align(
         min_word_duration_s=min_word_ms / 1000,
         max_players=max_players,
         max_duration_s=max_duration,
+        speech_gate=speech_gate,
     )
     from sgpa.tokens import resolve_grid
 

@@ -225,6 +225,20 @@ def label_sequence(words: list[NormalizedWord], acoustic_model: AcousticModel) -
     return np.asarray(label_ids, dtype=np.int64), np.asarray(word_index, dtype=np.int64)
 
 
+def restrict_to_frames(log_probs: np.ndarray, blank_id: int, first_frame: int, end_frame: int) -> np.ndarray:
+    """Emissions in which only the blank can be emitted outside frames ``[first_frame, end_frame)``.
+
+    Used to keep labels out of the leading and trailing non-speech: a CTC model trained from scratch may
+    fire a word's first character at frame 0, long before the word is spoken.
+    """
+    restricted = log_probs.copy()
+    outside = np.ones(log_probs.shape[0], dtype=bool)
+    outside[first_frame:end_frame] = False
+    restricted[outside] = -np.inf
+    restricted[outside, blank_id] = 0.0
+    return restricted
+
+
 def min_frames_needed(label_ids: np.ndarray) -> int:
     """Fewest frames a CTC path can spell ``label_ids`` in: one per label plus a blank between repeats."""
     repeats = int(np.count_nonzero(label_ids[1:] == label_ids[:-1])) if label_ids.size > 1 else 0

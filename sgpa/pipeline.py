@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from sgpa.audio import MAX_DURATION_S, load_audio, resample, validate_waveform, waveform_info
-from sgpa.ctc import AcousticModel, align_characters, compute_emissions, label_sequence
+from sgpa.ctc import (
+    AcousticModel,
+    align_characters,
+    compute_emissions,
+    label_sequence,
+    min_frames_needed,
+    restrict_to_frames,
+)
 from sgpa.merge import (
     build_word_segments,
     context_spans,
@@ -24,13 +31,28 @@ from sgpa.merge import (
     merge_into_phrases,
     raw_word_spans,
 )
-from sgpa.refine import RefinementParameters, refine_boundaries
+from sgpa.refine import RefinementParameters, refine_boundaries, speech_extent_s
 from sgpa.segmentation import ModelInfo, Quality, Segmentation, TranscriptInfo
 from sgpa.text import normalize_transcript
 from sgpa.tokens import GridSpec, map_to_tokens, resolve_grid
 
 #: Shortest word segment after tiling (seconds): one CTC frame is not a word.
 MIN_WORD_DURATION_S = 0.05
+
+
+def gate_to_speech(
+    log_probs: np.ndarray, label_ids: np.ndarray, waveform: np.ndarray, sample_rate: int, acoustic_model: AcousticModel
+) -> np.ndarray:
+    """Only blanks before the energy onset and after the energy offset of the speech (see ``speech_extent_s``).
+
+    Left as it is when the speech region would be too short to spell the transcript.
+    """
+    onset_s, offset_s = speech_extent_s(waveform, sample_rate)
+    frame_s = acoustic_model.frame_duration_s
+    first, end = int(onset_s / frame_s), min(log_probs.shape[0], int(np.ceil(offset_s / frame_s)))
+    if end - first < min_frames_needed(label_ids):
+        return log_probs
+    return restrict_to_frames(log_probs, acoustic_model.blank_id, first, end)
 
 
 def align_timed(
@@ -48,6 +70,7 @@ def align_timed(
     min_word_duration_s: float = MIN_WORD_DURATION_S,
     max_players: int | None = None,
     max_duration_s: float | None = MAX_DURATION_S,
+    speech_gate: bool = True,
 ) -> tuple[Segmentation, dict[str, float]]:
     """:func:`align`, also returning wall-clock seconds per step.
 
@@ -80,6 +103,8 @@ def align_timed(
     timings["forward_s"], clock = now - clock, now
 
     label_ids, word_index = label_sequence(words, acoustic_model)
+    if speech_gate:
+        log_probs = gate_to_speech(log_probs, label_ids, waveform, rate, acoustic_model)
     characters = align_characters(
         log_probs, label_ids, word_index, acoustic_model.blank_id, acoustic_model.frame_duration_s
     )
@@ -125,6 +150,7 @@ def align_timed(
             **refinement.to_dict(),
             "min_word_duration_s": min_word_duration_s,
             "max_players": max_players,
+            "speech_gate": speech_gate,
             "grid": spec.name,
             "token_duration_s": spec.token_duration_s,
             "token_offset_s": spec.offset_s,
@@ -166,9 +192,10 @@ def align(
         ``"lfm2-audio"`` (80 ms tokens), ``"whisper"``/``"wav2vec2"`` (20 ms), a custom token
         duration in seconds, or a :class:`~sgpa.tokens.GridSpec`.
     **parameters
-        ``sample_rate``, ``token_offset_s``, ``padding_s`` (0.04), ``alpha`` (0.8),
+        ``sample_rate``, ``token_offset_s``, ``padding_s`` (0.01), ``alpha`` (0.5),
         ``accept_ratio``, ``edge_padding_s``, ``min_word_duration_s`` (0.05), ``max_players``
-        (cap on words; adjacent words merge into phrases), ``max_duration_s``.
+        (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``speech_gate``
+        (True: no label before the energy onset or after the offset of the speech).
 
     Raises
     ------

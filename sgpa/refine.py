@@ -211,3 +211,26 @@ def refine_boundaries(
     else:
         cuts[-1], refined[-1] = refine_offset(features, spans_s[-1], parameters)
     return np.maximum.accumulate(cuts), refined
+
+
+def speech_extent_s(
+    waveform: np.ndarray,
+    sample_rate: int,
+    threshold_ratio: float = 0.05,
+    margin_s: float = 0.05,
+    hop_s: float = 0.005,
+    window_s: float = 0.02,
+) -> tuple[float, float]:
+    """Where speech starts and ends: the first and last frame whose RMS reaches ``threshold_ratio`` times
+    the utterance's 95th-percentile RMS, widened by ``margin_s`` on both sides (clipped to the audio).
+
+    Returns ``(onset_s, offset_s)``.
+    """
+    hop_length = max(1, round(hop_s * sample_rate))
+    rms = short_time_rms(waveform, hop_length, max(hop_length, round(window_s * sample_rate)))
+    loud = np.flatnonzero(rms >= threshold_ratio * np.percentile(rms, 95))
+    duration_s = waveform.size / sample_rate
+    if loud.size == 0:
+        return 0.0, duration_s
+    hop = hop_length / sample_rate
+    return max(0.0, loud[0] * hop - margin_s), min(duration_s, (loud[-1] + 1) * hop + margin_s)

@@ -191,3 +191,16 @@ def test_log_mel_ctc_model_with_40ms_frames_aligns_through_the_same_path(tmp_pat
     assert segmentation.model.frame_duration_s == pytest.approx(0.04)
     # Raw CTC edges fall on the model's 40 ms frame grid.
     assert all(abs(w.ctc_start / 0.04 - round(w.ctc_start / 0.04)) < 1e-6 for w in segmentation.words)
+
+
+def test_restricted_frames_keep_every_label_inside_the_allowed_region():
+    rng = np.random.default_rng(0)
+    n_frames, vocab = 40, 6
+    log_probs = np.log(rng.dirichlet(np.ones(vocab), size=n_frames))
+    # Plant label 3 at frame 2, well before the allowed region [10, 30).
+    log_probs[2] = np.log(np.r_[0.01, 0.01, 0.01, 0.95, 0.01, 0.01])
+    label_ids = np.array([3, 4, 5])
+    restricted = ctc.restrict_to_frames(log_probs, blank_id=0, first_frame=10, end_frame=30)
+    alignment = align_characters(restricted, label_ids, np.zeros(3, dtype=np.int64), 0, 0.02)
+    assert alignment.start_frame.min() >= 10 and alignment.end_frame.max() <= 30
+    np.testing.assert_array_equal(restricted[10:30], log_probs[10:30])  # inside: untouched

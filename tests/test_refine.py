@@ -98,3 +98,13 @@ def test_spectral_flux_peaks_at_an_onset_and_vanishes_on_a_steady_tone():
 
 def test_short_time_rms_of_a_constant_signal():
     np.testing.assert_allclose(short_time_rms(np.full(1600, 0.25), 80, 320)[3:-3], 0.25)
+
+
+def test_speech_extent_finds_a_tone_between_silences():
+    from sgpa.refine import speech_extent_s
+
+    rate = 16000
+    waveform = np.concatenate([np.zeros(int(0.3 * rate)), tone(0.5, rate), np.zeros(int(0.4 * rate))]).astype(np.float32)
+    onset_s, offset_s = speech_extent_s(waveform, rate, margin_s=0.05)
+    assert onset_s == pytest.approx(0.25, abs=0.015)  # 0.3 s minus the margin
+    assert offset_s == pytest.approx(0.85, abs=0.015)  # 0.8 s plus the margin
