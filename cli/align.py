@@ -142,6 +142,8 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--min-word-ms", type=float, default=50.0, show_default=True, help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
 @click.option("--max-duration", type=float, default=1200.0, show_default=True, help="Longest audio accepted (s).")
+@click.option("--refine-interior/--no-refine-interior", default=_DEFAULTS.refine_interior, show_default=True,
+              help="Also move the cuts between words to energy dips (default: gap midpoints, which measured closer).")
 @click.option("--speech-gate/--no-speech-gate", default=True, show_default=True,
               help="Allow no character before the energy onset or after the offset of the speech.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -164,6 +166,7 @@ def align(
     min_word_ms: float,
     max_players: int | None,
     max_duration: float,
+    refine_interior: bool,
     speech_gate: bool,
     quiet: bool,
 ) -> None:
@@ -184,6 +187,7 @@ def align(
         min_word_duration_s=min_word_ms / 1000,
         max_players=max_players,
         max_duration_s=max_duration,
+        refine_interior=refine_interior,
         speech_gate=speech_gate,
     )
     from sgpa.tokens import resolve_grid

@@ -67,6 +67,7 @@ def align_timed(
     alpha: float = RefinementParameters.alpha,
     accept_ratio: float = RefinementParameters.accept_ratio,
     edge_padding_s: float = RefinementParameters.edge_padding_s,
+    refine_interior: bool = RefinementParameters.refine_interior,
     min_word_duration_s: float = MIN_WORD_DURATION_S,
     max_players: int | None = None,
     max_duration_s: float | None = MAX_DURATION_S,
@@ -92,7 +93,11 @@ def align_timed(
         waveform, info = load_audio(audio, sample_rate=rate, max_duration_s=max_duration_s)
     spec = resolve_grid(grid, token_offset_s)
     refinement = RefinementParameters(
-        padding_s=padding_s, alpha=alpha, accept_ratio=accept_ratio, edge_padding_s=edge_padding_s
+        padding_s=padding_s,
+        alpha=alpha,
+        accept_ratio=accept_ratio,
+        edge_padding_s=edge_padding_s,
+        refine_interior=refine_interior,
     )
     words = normalize_transcript(transcript, acoustic_model.characters)
     now = time.perf_counter()
@@ -116,6 +121,7 @@ def align_timed(
     cuts, refined = refine_boundaries(
         waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated
     )
+    # Cuts between two spelled words; with refine_interior off they all stay at the gap midpoint (fallback).
     attempted = [
         not (interpolated[index - 1] or interpolated[index]) for index in range(1, len(words))
     ]
@@ -194,7 +200,8 @@ def align(
     **parameters
         ``sample_rate``, ``token_offset_s``, ``padding_s`` (0.01), ``alpha`` (0.5),
         ``accept_ratio``, ``edge_padding_s``, ``min_word_duration_s`` (0.05), ``max_players``
-        (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``speech_gate``
+        (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``refine_interior`` (False: cuts between
+        words stay at the CTC gap midpoint, see :class:`~sgpa.refine.RefinementParameters`), ``speech_gate``
         (True: no label before the energy onset or after the offset of the speech).
 
     Raises

@@ -11,6 +11,9 @@ back to the midpoint of the raw gap and is marked not refined.
 
 The outer edges (speech onset before the first word, offset after the last) are moved to where
 the energy crosses the same threshold, searched within ``edge_padding_s`` outside the raw span.
+
+Measured (``benchmarks/``): the edges gain from this; the cuts between words do not (the gap
+midpoint is closer to the truth), so searching them is opt-in: ``refine_interior=True``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class RefinementParameters:
     alpha: float = 0.5
     accept_ratio: float = 0.05
     edge_padding_s: float = 0.1
+    #: Search the cuts between words too. Off by default: on held-out voices with exact word times the raw
+    #: CTC gap midpoint is closer to the truth than the refined cut (shipped model: 25.9 vs 27.9 ms overall,
+    #: benchmarks/results/alignment_shipped_model.md and ctc_accuracy.md), because most word boundaries in
+    #: connected speech have no pause and dips inside words are as deep as those between them.
+    refine_interior: bool = False
     hop_s: float = 0.005
     window_s: float = 0.02
 
@@ -202,7 +210,7 @@ def refine_boundaries(
         cuts[0], refined[0] = refine_onset(features, spans_s[0], parameters)
     for index in range(1, n_words):
         left, right = spans_s[index - 1], spans_s[index]
-        if fixed[index - 1] or fixed[index]:
+        if fixed[index - 1] or fixed[index] or not parameters.refine_interior:
             cuts[index] = (left[1] + right[0]) / 2
         else:
             cuts[index], refined[index] = refine_cut(features, left, right, parameters)

@@ -35,7 +35,7 @@ def test_cuts_land_inside_planted_gaps_from_jittered_raw_spans():
     audio = words_with_gaps(TRUE_WORDS, 1.9)
     # CTC-like raw spans: peaky, shrunk inside the words and shifted by tens of ms.
     raw = [(0.33, 0.58), (0.74, 1.00), (1.23, 1.44)]
-    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
     assert refined.tolist() == [True, True, True, True]
     assert 0.62 <= cuts[1] <= 0.70
     assert 1.05 <= cuts[2] <= 1.20
@@ -46,7 +46,7 @@ def test_cuts_land_inside_planted_gaps_from_jittered_raw_spans():
 def test_cut_is_found_even_when_the_raw_gap_misses_the_true_gap_by_less_than_the_padding():
     audio = words_with_gaps(TRUE_WORDS, 1.9)
     raw = [(0.33, 0.55), (0.58, 1.00), (1.23, 1.44)]  # raw gap [0.55, 0.58] lies before the true one
-    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(padding_s=0.06))
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(padding_s=0.06, refine_interior=True))
     assert refined[1]
     assert 0.62 <= cuts[1] <= 0.70
 
@@ -54,7 +54,7 @@ def test_cut_is_found_even_when_the_raw_gap_misses_the_true_gap_by_less_than_the
 def test_no_energy_dip_falls_back_to_the_raw_gap_midpoint():
     audio = tone(1.2, frequency_hz=200.0) + np.random.default_rng(0).normal(scale=1e-3, size=19200).astype(np.float32)
     raw = [(0.1, 0.5), (0.56, 1.1)]
-    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
     assert not refined[1]
     assert cuts[1] == pytest.approx(0.53)
 
@@ -62,7 +62,7 @@ def test_no_energy_dip_falls_back_to_the_raw_gap_midpoint():
 def test_fixed_words_keep_their_raw_edges_unrefined():
     audio = words_with_gaps(TRUE_WORDS, 1.9)
     raw = [(0.33, 0.58), (0.74, 1.00), (1.23, 1.44)]
-    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(), fixed=[False, True, False])
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True), fixed=[False, True, False])
     assert refined.tolist() == [True, False, False, True]
     assert cuts[1] == pytest.approx((0.58 + 0.74) / 2)
     assert cuts[2] == pytest.approx((1.00 + 1.23) / 2)
@@ -71,14 +71,14 @@ def test_fixed_words_keep_their_raw_edges_unrefined():
 def test_cuts_never_decrease():
     audio = words_with_gaps(TRUE_WORDS, 1.9)
     raw = [(0.33, 0.70), (0.60, 1.00), (0.95, 1.44)]  # overlapping raw spans (e.g. interpolated words)
-    cuts, _ = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    cuts, _ = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
     assert np.all(np.diff(cuts) >= 0)
 
 
 def test_features_have_a_five_millisecond_hop_and_known_values():
     audio = np.zeros(RATE, dtype=np.float32)
     audio[8000:] = tone(0.5, amplitude=0.5)
-    parameters = RefinementParameters()
+    parameters = RefinementParameters(refine_interior=True)
     features = acoustic_features(audio, RATE, parameters)
     assert features.hop_s == pytest.approx(0.005)
     assert features.rms.size == 1 + RATE // 80
@@ -108,3 +108,12 @@ def test_speech_extent_finds_a_tone_between_silences():
     onset_s, offset_s = speech_extent_s(waveform, rate, margin_s=0.05)
     assert onset_s == pytest.approx(0.25, abs=0.015)  # 0.3 s minus the margin
     assert offset_s == pytest.approx(0.85, abs=0.015)  # 0.8 s plus the margin
+
+
+def test_cuts_between_words_stay_at_the_gap_midpoint_by_default():
+    audio = np.concatenate([tone(0.3), np.zeros(int(0.2 * RATE), dtype=np.float32), tone(0.3)])
+    raw = [(0.0, 0.32), (0.40, 0.8)]  # the true pause is [0.3, 0.5]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    assert cuts[1] == pytest.approx(0.36) and not refined[1]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
+    assert 0.3 <= cuts[1] <= 0.5 and refined[1]
