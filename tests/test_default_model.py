@@ -105,15 +105,12 @@ def _truth() -> list[tuple[float, float]]:
     return [(w["start"], w["end"]) for w in json.loads(SAMPLE.with_suffix(".json").read_text())["words"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met by the shipped model: the a|small and box|near cuts are 0.08-0.12 s off (see the model card)",
-)
 def test_aligns_the_held_out_speaker_within_50_ms(offline_alignment):
     predicted, truth = offline_alignment["words"], _truth()
     assert len(predicted) == len(truth)
     cuts, edges = _boundary_errors_s(predicted, truth)
-    assert max(cuts + edges) <= MAX_BOUNDARY_ERROR_S, (cuts, edges)
+    # 1e-9: cuts sit on a 5 ms grid, so an error of exactly 50 ms must not fail on float rounding
+    assert max(cuts + edges) <= MAX_BOUNDARY_ERROR_S + 1e-9, (cuts, edges)
 
 
 def test_most_boundaries_of_the_held_out_speaker_are_close(offline_alignment):
