@@ -86,18 +86,21 @@ def synthetic_corpus(n_sentences: int, seed: int, split: str) -> list[Reference]
         for number, utterance in enumerate(synthesize(sentences)):
             if utterance is None or utterance.sample_rate != 16000:
                 continue
-            corpus.append(
-                Reference(
-                    id=f"{split}-{engine}-{voice}-{number:03d}",
-                    samples=utterance.samples,
-                    sample_rate=utterance.sample_rate,
-                    text=utterance.text,
-                    starts=np.array([w.start for w in utterance.words]),
-                    ends=np.array([w.end for w in utterance.words]),
-                    source=f"{engine}/{voice}",
-                )
-            )
+            corpus.append(reference(utterance, f"{split}-{engine}-{voice}-{number:03d}", f"{engine}/{voice}"))
     return corpus
+
+
+def reference(utterance, id: str, source: str) -> Reference:
+    """A :class:`Reference` from a corpus utterance with known word times."""
+    return Reference(
+        id=id,
+        samples=utterance.samples,
+        sample_rate=utterance.sample_rate,
+        text=utterance.text,
+        starts=np.array([w.start for w in utterance.words]),
+        ends=np.array([w.end for w in utterance.words]),
+        source=source,
+    )
 
 
 def real_corpus() -> list[Reference]:
@@ -110,17 +113,7 @@ def real_corpus() -> list[Reference]:
         utterance = load_recording(recording, decoder)
         if utterance is None:
             continue
-        corpus.append(
-            Reference(
-                id=recording.id,
-                samples=utterance.samples,
-                sample_rate=utterance.sample_rate,
-                text=utterance.text,
-                starts=np.array([w.start for w in utterance.words]),
-                ends=np.array([w.end for w in utterance.words]),
-                source=f"real/{recording.source}",
-            )
-        )
+        corpus.append(reference(utterance, recording.id, f"real/{recording.source}"))
     return corpus
 
 

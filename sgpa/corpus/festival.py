@@ -16,11 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from sgpa.audio import resample
 from sgpa.corpus.sentences import spoken_words
-from sgpa.corpus.utterance import TimedPhone, TimedWord, Utterance
+from sgpa.corpus.utterance import TimedPhone, TimedWord, Utterance, load_16k
 from sgpa.errors import InputError
 
 VOICES = ("cmu_us_slt_arctic_hts", "kal_diphone")
@@ -118,7 +115,6 @@ def synthesize(texts: list[str], voice: str = "cmu_us_slt_arctic_hts") -> list[U
         One per text; ``None`` where festival's tokens did not match the spoken words (that
         sentence cannot be given exact per-word times and should be skipped).
     """
-    import soundfile
 
     if voice not in VOICES:
         raise InputError(f"unknown festival voice {voice!r}; choose one of {', '.join(VOICES)}")
@@ -140,12 +136,11 @@ def synthesize(texts: list[str], voice: str = "cmu_us_slt_arctic_hts") -> list[U
             if any(end <= start for _, start, end in tokens):
                 utterances.append(None)  # a token that produced no word
                 continue
-            samples, rate = soundfile.read(wav_paths[index], dtype="float32")
-            samples = resample(samples, rate, OUTPUT_SAMPLE_RATE)
+            samples = load_16k(wav_paths[index])
             utterances.append(
                 Utterance(
                     text=text,
-                    samples=np.clip(samples, -1.0, 1.0).astype(np.float32),
+                    samples=samples,
                     sample_rate=OUTPUT_SAMPLE_RATE,
                     words=words_from_tokens(text.split(), [(t[1], t[2]) for t in tokens]),
                     phones=phones_from_segments(segments),

@@ -14,12 +14,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from sgpa.audio import resample
 from sgpa.corpus.festival import words_from_tokens
 from sgpa.corpus.sentences import spoken_words
-from sgpa.corpus.utterance import TimedPhone, Utterance
+from sgpa.corpus.utterance import TimedPhone, Utterance, load_16k
 from sgpa.errors import InputError
 
 # awb_time is a limited-domain voice (it only speaks clock times), so it is left out.
@@ -96,7 +93,6 @@ def synthesize(texts: list[str], voice: str = "kal16") -> list[Utterance | None]
     Returns one :class:`Utterance` per text, or ``None`` where exact word times could not be
     established (see the module docstring).
     """
-    import soundfile
 
     if voice not in VOICES:
         raise InputError(f"unknown flite voice {voice!r}; choose one of {', '.join(VOICES)}")
@@ -112,12 +108,11 @@ def synthesize(texts: list[str], voice: str = "kal16") -> list[Utterance | None]
                 utterances.append(None)
                 continue
             spans, phones = grouped
-            samples, rate = soundfile.read(wav_path, dtype="float32")
-            samples = resample(samples, rate, OUTPUT_SAMPLE_RATE)
+            samples = load_16k(wav_path)
             utterances.append(
                 Utterance(
                     text=text,
-                    samples=np.clip(samples, -1.0, 1.0).astype(np.float32),
+                    samples=samples,
                     sample_rate=OUTPUT_SAMPLE_RATE,
                     words=words_from_tokens(text.split(), spans),
                     phones=phones,

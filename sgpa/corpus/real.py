@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sgpa.audio import resample
 from sgpa.corpus.sentences import spoken_words
-from sgpa.corpus.utterance import TimedWord, Utterance
+from sgpa.corpus.utterance import TimedWord, Utterance, load_16k
 
 ASTERISK_TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
@@ -85,15 +84,6 @@ def testdata_clips(root: Path = TESTDATA) -> list[Recording]:
     return _sphinx_transcriptions(root / "librivox", "librivox", "librivox_austen") + _sphinx_transcriptions(
         root / "cards", "cards", "cards"
     )
-
-
-def load_16k(path: Path) -> np.ndarray:
-    """Mono float32 at 16 kHz."""
-    import soundfile
-
-    samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    samples = resample(samples.mean(axis=1), rate, SAMPLE_RATE)
-    return np.clip(samples, -1.0, 1.0).astype(np.float32)
 
 
 def make_aligner():

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from sgpa.audio import resample
+
+#: Every corpus waveform is written at this rate.
+SAMPLE_RATE_16K = 16000
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,12 @@ class Utterance:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+def load_16k(path: str | Path) -> np.ndarray:
+    """A wav file as mono float32 at 16 kHz, clipped to [-1, 1], shape ``[n_samples]``."""
+    import soundfile
+
+    samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    samples = resample(samples.mean(axis=1), rate, SAMPLE_RATE_16K)
+    return np.clip(samples, -1.0, 1.0).astype(np.float32)
