@@ -16,6 +16,7 @@ import numpy as np
 from sgpa.errors import InputError
 from sgpa.text import normalize_transcript
 from sgpa.training.model import SAMPLE_RATE, WORD_DELIMITER, character_vocabulary
+from sgpa.training.timed_ctc import label_windows_s, word_edges
 
 
 @dataclass
@@ -30,6 +31,9 @@ class TrainingUtterance:
         Character ids of the transcript, words separated by the ``|`` id.
     features : np.ndarray, shape (n_frames, n_features), float32, or None
         Precomputed model input features (log-mel front ends); None for raw-waveform models.
+    label_windows_s : np.ndarray, shape (n_labels, 2), float64, or None
+        ``[earliest, latest]`` seconds at which each label may be emitted, already widened by the tolerance of
+        the utterance's time reference (see :mod:`sgpa.training.timed_ctc`); None when the corpus has no times.
     """
 
     id: str
@@ -39,27 +43,64 @@ class TrainingUtterance:
     split: str
     meta: dict = field(default_factory=dict)
     features: np.ndarray | None = None
+    label_windows_s: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
         return len(self.samples) / SAMPLE_RATE
 
 
-def transcript_to_labels(text: str, vocab: dict[str, int] | None = None) -> np.ndarray:
-    """Spell ``text`` with the model's characters and return its label ids, ``|`` between words.
+def spell_transcript(text: str, vocab: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Spell ``text`` with the model's characters: label ids, ``|`` between words, and the word of each label.
 
     Numerals and symbols are expanded to words first ("57" -> FIFTY SEVEN), so a corpus may keep digits.
+
+    Returns
+    -------
+    label_ids, word_of_label : np.ndarray, shape (n_labels,), int64
+        ``word_of_label`` indexes the whitespace-separated words of ``text``; a delimiter between two of them
+        has ``-1``, a delimiter inside one (a numeral spelled as several words) that word's index.
     """
     vocab = vocab or character_vocabulary()
     characters = {token for token in vocab if len(token) == 1 and token != WORD_DELIMITER}
-    spelled = [word.normalized for word in normalize_transcript(text, characters) if word.normalized]
-    sub_words = " ".join(spelled).split()
     ids: list[int] = []
-    for index, sub_word in enumerate(sub_words):
-        if index:
-            ids.append(vocab[WORD_DELIMITER])
-        ids.extend(vocab[char] for char in sub_word)
-    return np.asarray(ids, dtype=np.int64)
+    word_of_label: list[int] = []
+    for index, word in enumerate(normalize_transcript(text, characters)):
+        for part, sub_word in enumerate(word.normalized.split()):
+            if ids:
+                ids.append(vocab[WORD_DELIMITER])
+                word_of_label.append(index if part else -1)
+            ids.extend(vocab[char] for char in sub_word)
+            word_of_label.extend([index] * len(sub_word))
+    return np.asarray(ids, dtype=np.int64), np.asarray(word_of_label, dtype=np.int64)
+
+
+def transcript_to_labels(text: str, vocab: dict[str, int] | None = None) -> np.ndarray:
+    """The label ids of :func:`spell_transcript`."""
+    return spell_transcript(text, vocab)[0]
+
+
+def label_windows_for(
+    entry: dict, word_of_label: np.ndarray, exact_tolerance_s: float, silver_tolerance_s: float
+) -> np.ndarray | None:
+    """Widened emission windows of each label from the word/phone times in the JSON next to ``entry['wav']``.
+
+    Times from a forced aligner (``reference`` set, e.g. pocketsphinx) get the wider ``silver_tolerance_s``.
+    None when there is no JSON, its words do not match the transcript, or a label window cannot be built.
+    """
+    sidecar = Path(entry["wav"]).with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    words = record.get("words") or []
+    if not words or len(words) != len(entry["text"].split()) or len(word_of_label) == 0:
+        return None
+    # Words without any spelling would leave a delimiter without a neighbour: keep plain CTC there.
+    if set(range(len(words))) - set(word_of_label[word_of_label >= 0].tolist()):
+        return None
+    tolerance_s = silver_tolerance_s if record.get("reference") else exact_tolerance_s
+    windows = label_windows_s(word_of_label, word_edges(words, record.get("phones") or []))
+    return windows + np.array([-tolerance_s, tolerance_s])
 
 
 def manifest_paths(corpus_dir: str | Path) -> list[Path]:
@@ -87,8 +128,18 @@ def read_manifest(corpus_dir: str | Path) -> list[dict]:
     return entries
 
 
-def load_utterances(entries: list[dict], max_duration_s: float = 20.0) -> list[TrainingUtterance]:
-    """Read the audio of ``entries`` into memory; skip utterances longer than ``max_duration_s``."""
+def load_utterances(
+    entries: list[dict],
+    max_duration_s: float = 20.0,
+    exact_tolerance_s: float = 0.02,
+    silver_tolerance_s: float = 0.05,
+) -> list[TrainingUtterance]:
+    """Read the audio of ``entries`` into memory; skip utterances longer than ``max_duration_s``.
+
+    Label emission windows (for :func:`sgpa.training.timed_ctc.timed_ctc_loss`) come from the word and phone
+    times next to each wav, widened by ``exact_tolerance_s`` (synthesis times) or ``silver_tolerance_s``
+    (times from a forced aligner).
+    """
     import soundfile
 
     from sgpa.audio import resample
@@ -102,11 +153,13 @@ def load_utterances(entries: list[dict], max_duration_s: float = 20.0) -> list[T
             samples = resample(samples, sample_rate, SAMPLE_RATE).astype(np.float32)
         if len(samples) > max_duration_s * SAMPLE_RATE:
             continue
-        labels = transcript_to_labels(entry["text"], vocab)
+        labels, word_of_label = spell_transcript(entry["text"], vocab)
         if len(labels) == 0:
             continue
         meta = {k: v for k, v in entry.items() if k not in ("id", "text", "wav", "split")}
-        utterances.append(TrainingUtterance(entry["id"], entry["text"], samples, labels, entry.get("split", "train"), meta))
+        windows = label_windows_for(entry, word_of_label, exact_tolerance_s, silver_tolerance_s)
+        split = entry.get("split", "train")
+        utterances.append(TrainingUtterance(entry["id"], entry["text"], samples, labels, split, meta, None, windows))
     return utterances
 
 
@@ -154,22 +207,49 @@ def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> n
     return samples + noise
 
 
-def collate(utterances: list[TrainingUtterance], processor, augment_rng: np.random.Generator | None = None) -> dict:
+def change_speed(samples: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``samples`` ``factor`` times faster by linear interpolation: pitch and formants rise by ``factor``.
+
+    A time ``t`` in the input is at ``t / factor`` in the output. Raising formants this way mimics a shorter
+    vocal tract, which is what the (mostly male) training voices lack against female speakers.
+    """
+    n_out = max(1, int(round(len(samples) / factor)))
+    return np.interp(np.arange(n_out) * factor, np.arange(len(samples)), samples).astype(np.float32)
+
+
+FREE_WINDOW_S = (-1e9, 1e9)  # a label with this window may be emitted at any frame
+
+
+def collate(
+    utterances: list[TrainingUtterance],
+    processor,
+    augment_rng: np.random.Generator | None = None,
+    speed_range: tuple[float, float] | None = None,
+    speed_probability: float = 0.5,
+) -> dict:
     """Pad a list of utterances into model inputs.
+
+    With ``augment_rng``, 30 % of the waveforms get white noise (10-40 dB SNR) and, when ``speed_range`` is
+    given, ``speed_probability`` of them a speed factor drawn uniformly from it (label windows follow).
 
     Returns
     -------
     dict
         ``input_values`` (batch, max_samples) float32 for raw-waveform models, or ``input_features``
         (batch, max_frames, n_features) when the utterances carry precomputed features; ``attention_mask`` over
-        the same time axis; ``labels`` (batch, max_labels) int64 padded with -100 (ignored by the CTC loss).
+        the same time axis; ``labels`` (batch, max_labels) int64 padded with -100 (ignored by the CTC loss);
+        ``label_windows_s`` (batch, max_labels, 2) float64, each label's emission window in seconds
+        (``FREE_WINDOW_S`` where the corpus gave no times).
     """
     import torch
 
     max_labels = max(len(utt.labels) for utt in utterances)
     labels = torch.full((len(utterances), max_labels), -100, dtype=torch.long)
+    windows = torch.tensor(FREE_WINDOW_S, dtype=torch.float64).repeat(len(utterances), max_labels, 1)
     for row, utt in enumerate(utterances):
         labels[row, : len(utt.labels)] = torch.from_numpy(utt.labels)
+        if utt.label_windows_s is not None:
+            windows[row, : len(utt.labels)] = torch.from_numpy(utt.label_windows_s)
     if utterances[0].features is not None:
         max_frames = max(len(utt.features) for utt in utterances)
         features = torch.zeros((len(utterances), max_frames, utterances[0].features.shape[1]))
@@ -177,15 +257,25 @@ def collate(utterances: list[TrainingUtterance], processor, augment_rng: np.rand
         for row, utt in enumerate(utterances):
             features[row, : len(utt.features)] = torch.from_numpy(utt.features)
             mask[row, : len(utt.features)] = 1
-        return {"input_features": features, "attention_mask": mask, "labels": labels}
+        return {"input_features": features, "attention_mask": mask, "labels": labels, "label_windows_s": windows}
 
     waveforms = []
-    for utt in utterances:
+    for row, utt in enumerate(utterances):
         samples = utt.samples
+        if augment_rng is not None and speed_range is not None and augment_rng.random() < speed_probability:
+            factor = float(augment_rng.uniform(*speed_range))
+            samples = change_speed(samples, factor)
+            if utt.label_windows_s is not None:
+                windows[row, : len(utt.labels)] /= factor
         if augment_rng is not None and augment_rng.random() < 0.3:
             samples = add_noise(samples, float(augment_rng.uniform(10.0, 40.0)), augment_rng)
         waveforms.append(samples)
     features = processor.feature_extractor(
         waveforms, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="pt"
     )
-    return {"input_values": features["input_values"], "attention_mask": features["attention_mask"], "labels": labels}
+    return {
+        "input_values": features["input_values"],
+        "attention_mask": features["attention_mask"],
+        "labels": labels,
+        "label_windows_s": windows,
+    }

@@ -25,7 +25,7 @@ import numpy as np
 from sgpa.io import atomic_write_text
 from sgpa.training.data import collate, duration_batches, load_utterances, precompute_features, read_manifest
 from sgpa.training.metrics import character_error_rate, greedy_decode
-from sgpa.training.model import ARCHITECTURES, build_model, build_processor
+from sgpa.training.model import ARCHITECTURES, SAMPLE_RATE, build_model, build_processor
 
 
 def learning_rate(step: int, elapsed_fraction: float, peak: float, warmup_steps: int, floor: float = 0.02) -> float:
@@ -53,6 +53,38 @@ def output_lengths(model, attention_mask):
     return input_lengths  # log-mel models here keep one output frame per input frame
 
 
+def batch_loss(model, inputs: dict, frame_duration_s: float, timed: bool = True):
+    """Mean per-label CTC loss of a collated batch, and the share of rows trained with time windows.
+
+    With ``timed`` the loss sums only over paths that emit each label inside its window
+    (:func:`sgpa.training.timed_ctc.timed_ctc_loss`); rows whose windows admit no path, or that have none, use
+    plain CTC. Like transformers' ``ctc_loss_reduction="mean"``, each row's loss is divided by its label count.
+    """
+    import torch
+
+    from sgpa.training.timed_ctc import timed_ctc_loss, windows_to_frames
+
+    labels, windows_s = inputs["labels"], inputs["label_windows_s"]
+    model_inputs = {key: value for key, value in inputs.items() if key not in ("labels", "label_windows_s")}
+    log_probs = torch.log_softmax(model(**model_inputs).logits.float(), dim=-1)
+    input_lengths = output_lengths(model, inputs["attention_mask"])
+    label_lengths = (labels >= 0).sum(-1)
+    targets = labels.clamp(min=0)
+    blank = model.config.pad_token_id
+    per_row = torch.nn.functional.ctc_loss(
+        log_probs.transpose(0, 1), targets, input_lengths, label_lengths, blank=blank, reduction="none", zero_infinity=True
+    )
+    timed_share = 0.0
+    if timed:
+        label_frames = windows_to_frames(windows_s, frame_duration_s, log_probs.shape[1])
+        nll, feasible = timed_ctc_loss(log_probs, input_lengths, targets, label_lengths, label_frames, blank)
+        has_windows = (windows_s[..., 0] > -1e8).any(-1)
+        use_timed = feasible & has_windows
+        per_row = torch.where(use_timed, nll, per_row)
+        timed_share = float(use_timed.float().mean())
+    return (per_row / label_lengths.clamp(min=1)).mean(), timed_share
+
+
 def decode_cer(model, processor, utterances, max_batch_s: float = 60.0) -> tuple[float, list[str]]:
     """Greedy CER of ``model`` over ``utterances`` and the hypotheses, in order."""
     import torch
@@ -66,6 +98,7 @@ def decode_cer(model, processor, utterances, max_batch_s: float = 60.0) -> tuple
         for batch in batches:
             inputs = collate([utterances[i] for i in batch], processor)
             inputs.pop("labels")
+            inputs.pop("label_windows_s")
             logits = model(**inputs).logits
             lengths = output_lengths(model, inputs["attention_mask"])
             for row, index in enumerate(batch):
@@ -99,6 +132,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate-size", type=int, default=768)
+    p.add_argument(
+        "--timed-ctc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restrict CTC paths to label windows from the corpus's word/phone times (sgpa.training.timed_ctc)",
+    )
+    p.add_argument("--exact-tolerance-s", type=float, default=0.02, help="window slack around synthesis times")
+    p.add_argument("--silver-tolerance-s", type=float, default=0.05, help="window slack around forced-aligner times")
+    p.add_argument(
+        "--speed-range",
+        type=float,
+        nargs=2,
+        default=(0.9, 1.15),
+        metavar=("LOW", "HIGH"),
+        help="speed factors drawn for half of the training waveforms (1 1 turns it off)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
     return p.parse_args(argv)
 
@@ -124,6 +173,8 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoModelForCTC
 
+    from sgpa.ctc import measure_frame_duration_s
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -136,10 +187,16 @@ def main(argv=None) -> None:
     if args.max_utterances:
         train_entries = [train_entries[i] for i in rng.permutation(len(train_entries))[: args.max_utterances]]
     t0 = time.time()
-    train = load_utterances(train_entries, args.max_duration_s)
-    dev = load_utterances(dev_entries, args.max_duration_s)
+    tolerances = (args.exact_tolerance_s, args.silver_tolerance_s)
+    train = load_utterances(train_entries, args.max_duration_s, *tolerances)
+    dev = load_utterances(dev_entries, args.max_duration_s, *tolerances)
     hours = sum(u.duration_s for u in train) / 3600
-    print(f"loaded {len(train)} train ({hours:.2f} h) and {len(dev)} dev utterances in {time.time() - t0:.0f} s", flush=True)
+    n_timed = sum(u.label_windows_s is not None for u in train)
+    print(
+        f"loaded {len(train)} train ({hours:.2f} h, {n_timed} with word times) and {len(dev)} dev utterances "
+        f"in {time.time() - t0:.0f} s",
+        flush=True,
+    )
 
     processor = build_processor(args.arch)
     if args.arch == "wav2vec2-bert":
@@ -148,6 +205,8 @@ def main(argv=None) -> None:
         print(f"computed log-mel features in {time.time() - t0:.0f} s", flush=True)
     model = build_model(args.arch, args.hidden_size, args.layers, args.heads, args.intermediate_size)
     n_params = sum(p.numel() for p in model.parameters())
+    frame_duration_s = measure_frame_duration_s(model, processor, SAMPLE_RATE)
+    model.train()
     print(f"{type(model).__name__} with {n_params / 1e6:.2f} M parameters", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
 
@@ -166,7 +225,8 @@ def main(argv=None) -> None:
     durations = np.array([u.duration_s for u in train])
     start = time.time() - trained_s
     last_eval = session_start = time.time()
-    loss_sum, loss_n, audio_s = 0.0, 0, 0.0
+    loss_sum, loss_n, audio_s, timed_sum = 0.0, 0, 0.0, 0.0
+    speed_range = tuple(args.speed_range) if args.speed_range[0] != args.speed_range[1] else None
     model.train()
     done = False
     while not done:
@@ -184,23 +244,24 @@ def main(argv=None) -> None:
             lr = learning_rate(step, elapsed / budget_s, args.lr, args.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            inputs = collate([train[i] for i in batch], processor, augment_rng=epoch_rng)
-            loss = model(**inputs).loss
+            inputs = collate([train[i] for i in batch], processor, augment_rng=epoch_rng, speed_range=speed_range)
+            loss, timed_share = batch_loss(model, inputs, frame_duration_s, timed=args.timed_ctc)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             step += 1
             batch_in_epoch += 1
-            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            loss_sum, loss_n, timed_sum = loss_sum + loss.item(), loss_n + 1, timed_sum + timed_share
             audio_s += float(durations[batch].sum())
             if step % 25 == 0:
                 print(
                     f"step {step} epoch {epoch} {elapsed / 60:5.1f} min loss {loss_sum / loss_n:.3f} lr {lr:.2e} "
-                    f"{audio_s / max(time.time() - session_start, 1e-9):.1f} audio-s/s",
+                    f"{audio_s / max(time.time() - session_start, 1e-9):.1f} audio-s/s "
+                    f"timed {100 * timed_sum / loss_n:.0f}%",
                     flush=True,
                 )
-                loss_sum, loss_n = 0.0, 0
+                loss_sum, loss_n, timed_sum = 0.0, 0, 0.0
             if time.time() - last_eval >= args.eval_minutes * 60:
                 best_cer = evaluate_and_checkpoint(
                     model, optimizer, processor, dev, (step, epoch, batch_in_epoch), start, best_cer, history, work_dir
