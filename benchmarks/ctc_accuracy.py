@@ -159,6 +159,11 @@ def figures(rows: list[dict]) -> dict:
         result["aligned_utterances"] = len(aligned)
         for kind in ("raw", "refined"):
             result[kind] = error_summary([e for errors in aligned for e in errors[kind]])
+        # errors[kind] is [first start, cut 1, ..., cut n-1, last end]: split the cuts from the outer edges.
+        interior = [e for errors in aligned for e in errors["refined"][1:-1]]
+        if interior:
+            result["refined_interior"] = error_summary(interior)
+        result["refined_edges"] = error_summary([e for errors in aligned for e in (errors["refined"][0], errors["refined"][-1])])
     return result
 
 
@@ -171,8 +176,9 @@ def to_markdown(result: dict) -> str:
         "Boundary error: distance of each cut to the true inter-word gap, plus first start / last end "
         "(see the script's docstring). Truth: exact synthesis times (synthetic), pocketsphinx (real).",
         "",
-        "| set | utts | CER | raw MAE ms | raw ≤20 ms | refined MAE ms | refined median ms | refined ≤20 ms | boundaries |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| set | utts | CER | raw MAE ms | raw ≤20 ms | refined MAE ms | refined median ms | refined ≤20 ms | boundaries "
+        "| refined MAE ms: cuts between words / first start + last end |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in ("synthetic_heldout", "real"):
         for group, fig in result.get(name, {}).items():
@@ -188,8 +194,10 @@ def to_markdown(result: dict) -> str:
                     f"{refined['within_20ms']:.0%}",
                     str(refined["boundaries"]),
                 ]
+                interior = fig.get("refined_interior")
+                cells.append(f"{interior['mae_ms'] if interior else float('nan'):.1f} / {fig['refined_edges']['mae_ms']:.1f}")
             else:
-                cells += ["–"] * 6
+                cells += ["–"] * 7
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Examples (reference → hypothesis):", ""]
     for example in result["examples"]:

@@ -142,8 +142,11 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--min-word-ms", type=float, default=50.0, show_default=True, help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
 @click.option("--max-duration", type=float, default=1200.0, show_default=True, help="Longest audio accepted (s).")
+@click.option("--interior-cut", type=click.Choice(["delimiter", "midpoint"]), default="delimiter", show_default=True,
+              help="A cut between words: centre of the CTC word delimiter between them (where the model emits one), "
+                   "or midpoint of the gap between their characters.")
 @click.option("--refine-interior/--no-refine-interior", default=_DEFAULTS.refine_interior, show_default=True,
-              help="Also move the cuts between words to energy dips (default: gap midpoints, which measured closer).")
+              help="Also move the cuts between words to energy dips (default: keep stage 1's cut, which measured closer).")
 @click.option("--speech-gate/--no-speech-gate", default=True, show_default=True,
               help="Allow no character before the energy onset or after the offset of the speech.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -166,6 +169,7 @@ def align(
     min_word_ms: float,
     max_players: int | None,
     max_duration: float,
+    interior_cut: str,
     refine_interior: bool,
     speech_gate: bool,
     quiet: bool,
@@ -187,6 +191,7 @@ def align(
         min_word_duration_s=min_word_ms / 1000,
         max_players=max_players,
         max_duration_s=max_duration,
+        interior_cut=interior_cut,
         refine_interior=refine_interior,
         speech_gate=speech_gate,
     )

@@ -3,7 +3,8 @@
 Three steps, each a small function:
 
 * :func:`raw_word_spans` — each transcript word's raw CTC extent (first to last character frame);
-  words the model could not spell at all are interpolated between their neighbours and flagged.
+  words the model could not spell at all are interpolated between their neighbours and flagged;
+  :func:`delimiter_times_s` — where the model put the word delimiter between two words (stage 2's default cut).
 * :func:`build_word_segments` — consecutive words share one cut, so the words tile
   ``[onset, offset]`` with no orphan pause; every word lasts at least ``min_word_duration_s``.
 * :func:`merge_into_phrases` — optionally cap the number of players by merging adjacent words.
@@ -52,6 +53,34 @@ def _spelled_spans(alignment: CharacterAlignment, n_words: int) -> list[RawWordS
             )
         )
     return spans
+
+
+def delimiter_times_s(alignment: CharacterAlignment, n_words: int) -> list[float | None]:
+    """Centre time of the CTC word delimiter between each pair of consecutive words.
+
+    A model with a word delimiter (``|``) emits it between words; the project's default model was trained to
+    emit it inside the true inter-word gap (:mod:`sgpa.training.timed_ctc`), so its centre estimates the cut
+    better than the midpoint of the gap between the two words' characters. Always inside that gap (CTC order).
+
+    Returns
+    -------
+    list of float or None, length ``n_words - 1``
+        Seconds; ``None`` where either word has no characters or no delimiter separates them.
+    """
+    times: list[float | None] = []
+    positions = np.arange(alignment.word_index.size)
+    for index in range(n_words - 1):
+        left = positions[alignment.word_index == index]
+        right = positions[alignment.word_index == index + 1]
+        between = positions[(positions > left.max()) & (positions < right.min())] if left.size and right.size else []
+        delimiters = [p for p in between if alignment.word_index[p] < 0]
+        if len(delimiters) != 1:
+            times.append(None)
+            continue
+        (position,) = delimiters
+        centre = (alignment.start_frame[position] + alignment.end_frame[position]) / 2
+        times.append(float(centre * alignment.frame_duration_s))
+    return times
 
 
 def interpolate_missing(spans: list[RawWordSpan | None], duration_s: float) -> list[RawWordSpan]:

@@ -24,10 +24,12 @@ from sgpa.ctc import (
     min_frames_needed,
     restrict_to_frames,
 )
+from sgpa.errors import InputError
 from sgpa.merge import (
     build_word_segments,
     context_spans,
     enforce_min_duration,
+    delimiter_times_s,
     merge_into_phrases,
     raw_word_spans,
 )
@@ -38,6 +40,9 @@ from sgpa.tokens import GridSpec, map_to_tokens, resolve_grid
 
 #: Shortest word segment after tiling (seconds): one CTC frame is not a word.
 MIN_WORD_DURATION_S = 0.05
+
+#: Where a cut between two words starts from: the word delimiter's centre, or the characters' gap midpoint.
+INTERIOR_CUTS = ("delimiter", "midpoint")
 
 
 def gate_to_speech(
@@ -67,17 +72,21 @@ def align_timed(
     alpha: float = RefinementParameters.alpha,
     accept_ratio: float = RefinementParameters.accept_ratio,
     edge_padding_s: float = RefinementParameters.edge_padding_s,
+    offset_extension_s: float = RefinementParameters.offset_extension_s,
     refine_interior: bool = RefinementParameters.refine_interior,
     min_word_duration_s: float = MIN_WORD_DURATION_S,
     max_players: int | None = None,
     max_duration_s: float | None = MAX_DURATION_S,
     speech_gate: bool = True,
+    interior_cut: str = "delimiter",
 ) -> tuple[Segmentation, dict[str, float]]:
     """:func:`align`, also returning wall-clock seconds per step.
 
     The timings dict has ``load_audio_s``, ``forward_s`` (the model's emissions), ``stage1_s``
     (normalisation + forced alignment), ``stage2_s``, ``stage3_s`` and ``stage4_s``.
     """
+    if interior_cut not in INTERIOR_CUTS:
+        raise InputError(f"interior_cut must be one of {', '.join(INTERIOR_CUTS)}, not {interior_cut!r}")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     rate = acoustic_model.sample_rate
@@ -97,6 +106,7 @@ def align_timed(
         alpha=alpha,
         accept_ratio=accept_ratio,
         edge_padding_s=edge_padding_s,
+        offset_extension_s=offset_extension_s,
         refine_interior=refine_interior,
     )
     words = normalize_transcript(transcript, acoustic_model.characters)
@@ -114,12 +124,13 @@ def align_timed(
         log_probs, label_ids, word_index, acoustic_model.blank_id, acoustic_model.frame_duration_s
     )
     raw = raw_word_spans(characters, len(words), info.duration_s)
+    anchors = delimiter_times_s(characters, len(words)) if interior_cut == "delimiter" else None
     now = time.perf_counter()
     timings["stage1_s"], clock = now - clock, now
 
     interpolated = [span.interpolated for span in raw]
     cuts, refined = refine_boundaries(
-        waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated
+        waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated, anchors_s=anchors
     )
     # Cuts between two spelled words; with refine_interior off they all stay at the gap midpoint (fallback).
     attempted = [
@@ -157,6 +168,7 @@ def align_timed(
             "min_word_duration_s": min_word_duration_s,
             "max_players": max_players,
             "speech_gate": speech_gate,
+            "interior_cut": interior_cut,
             "grid": spec.name,
             "token_duration_s": spec.token_duration_s,
             "token_offset_s": spec.offset_s,
@@ -200,9 +212,11 @@ def align(
     **parameters
         ``sample_rate``, ``token_offset_s``, ``padding_s`` (0.01), ``alpha`` (0.5),
         ``accept_ratio``, ``edge_padding_s``, ``min_word_duration_s`` (0.05), ``max_players``
-        (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``refine_interior`` (False: cuts between
-        words stay at the CTC gap midpoint, see :class:`~sgpa.refine.RefinementParameters`), ``speech_gate``
-        (True: no label before the energy onset or after the offset of the speech).
+        (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``interior_cut`` (``"delimiter"``:
+        a cut between words is the centre of the CTC word delimiter between them, where the model emits one;
+        ``"midpoint"``: the midpoint of the gap between the two words' characters), ``refine_interior`` (False:
+        cuts between words stay where ``interior_cut`` puts them, see :class:`~sgpa.refine.RefinementParameters`),
+        ``speech_gate`` (True: no label before the energy onset or after the offset of the speech).
 
     Raises
     ------

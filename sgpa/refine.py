@@ -12,8 +12,9 @@ back to the midpoint of the raw gap and is marked not refined.
 The outer edges (speech onset before the first word, offset after the last) are moved to where
 the energy crosses the same threshold, searched within ``edge_padding_s`` outside the raw span.
 
-Measured (``benchmarks/``): the edges gain from this; the cuts between words do not (the gap
-midpoint is closer to the truth), so searching them is opt-in: ``refine_interior=True``.
+Measured (``benchmarks/``): the edges gain from this; the cuts between words do not (stage 1's own
+estimate, the CTC word delimiter or the gap midpoint, is closer to the truth), so searching them is opt-in:
+``refine_interior=True``.
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ class RefinementParameters:
     alpha: float = 0.5
     accept_ratio: float = 0.05
     edge_padding_s: float = 0.1
-    #: Search the cuts between words too. Off by default: on held-out voices with exact word times the raw
-    #: CTC gap midpoint is closer to the truth than the refined cut (shipped model: 25.9 vs 27.9 ms overall,
-    #: benchmarks/results/alignment_shipped_model.md and ctc_accuracy.md), because most word boundaries in
-    #: connected speech have no pause and dips inside words are as deep as those between them.
+    #: How much further the utterance's offset is followed while the energy stays above threshold at the end
+    #: of the ``edge_padding_s`` search: the default model fires a final character up to ~150 ms early (before a
+    #: final fricative or release). Chosen on the training voices' dev set; following the onset back the same
+    #: way measured worse there, so the onset search is unchanged.
+    offset_extension_s: float = 0.5
+    #: Search the cuts between words too. Off by default: on held-out voices with exact word times stage 1's
+    #: own cut is closer to the truth than the refined one (benchmarks/results/alignment_shipped_model.md and
+    #: ctc_accuracy.md), because most word boundaries in connected speech have no pause and dips inside words
+    #: are as deep as those between them.
     refine_interior: bool = False
     hop_s: float = 0.005
     window_s: float = 0.02
@@ -120,14 +126,15 @@ def refine_cut(
     left_span_s: tuple[float, float],
     right_span_s: tuple[float, float],
     parameters: RefinementParameters,
+    fallback_s: float | None = None,
 ) -> tuple[float, bool]:
     """The cut between a word with raw span ``left_span_s`` and the next word with ``right_span_s``.
 
     Returns ``(cut_s, refined)``: the cost minimum inside the padded gap if it is a real energy dip,
-    otherwise the raw gap midpoint and ``False``.
+    otherwise ``fallback_s`` (default: the raw gap midpoint) and ``False``.
     """
     gap_start, gap_end = sorted((left_span_s[1], right_span_s[0]))
-    midpoint = (gap_start + gap_end) / 2
+    midpoint = (gap_start + gap_end) / 2 if fallback_s is None else fallback_s
     search_start = max(gap_start - parameters.padding_s, left_span_s[0])
     search_end = min(gap_end + parameters.padding_s, right_span_s[1])
     first, last = features.frame_at(search_start), features.frame_at(search_end)
@@ -162,14 +169,27 @@ def refine_onset(
 def refine_offset(
     features: AcousticFeatures, span_s: tuple[float, float], parameters: RefinementParameters
 ) -> tuple[float, bool]:
-    """Speech offset after the last word: the end of the last frame at or above the word's threshold."""
+    """Speech offset after the last word: the end of the last frame at or above the word's threshold.
+
+    Searched from ``padding_s`` before the raw end to ``edge_padding_s`` after it; when the energy is still
+    above threshold at the end of the search (the model fired the last character early, as it often does
+    before a final fricative or release), the offset is followed while the energy stays above it, for at most
+    ``offset_extension_s`` more. ``(raw_end, False)`` when no offset is found.
+    """
     threshold = parameters.accept_ratio * _median_rms(features, *span_s)
     first = features.frame_at(max(span_s[1] - parameters.padding_s, span_s[0]))
     last = features.frame_at(span_s[1] + parameters.edge_padding_s)
     loud = np.flatnonzero(features.rms[first : last + 1] >= threshold)
-    if loud.size == 0 or first + loud[-1] == last:
+    if loud.size == 0:
         return span_s[1], False
-    return (first + loud[-1] + 1) * features.hop_s, True
+    offset = first + loud[-1]
+    if offset == last:
+        limit = features.frame_at(span_s[1] + parameters.edge_padding_s + parameters.offset_extension_s)
+        while offset < limit and features.rms[offset + 1] >= threshold:
+            offset += 1
+        if offset == limit:
+            return span_s[1], False
+    return (offset + 1) * features.hop_s, True
 
 
 def refine_boundaries(
@@ -178,6 +198,7 @@ def refine_boundaries(
     spans_s: list[tuple[float, float]],
     parameters: RefinementParameters,
     fixed: list[bool] | None = None,
+    anchors_s: list[float | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut points tiling the words, from their raw spans.
 
@@ -190,6 +211,10 @@ def refine_boundaries(
     fixed
         Per word: ``True`` keeps both of its boundaries unrefined (interpolated words, whose raw
         span is a guess that energy cannot confirm).
+    anchors_s
+        Per cut between words (``n - 1`` entries): stage 1's own estimate of it, e.g. the centre of the CTC
+        word delimiter (:func:`sgpa.merge.delimiter_times_s`), used wherever the cut is not moved by the
+        acoustic evidence; ``None`` (or no list) means the raw gap midpoint.
 
     Returns
     -------
@@ -197,7 +222,7 @@ def refine_boundaries(
         ``cuts_s[0]`` speech onset, ``cuts_s[i]`` the cut between word ``i - 1`` and word ``i``,
         ``cuts_s[n]`` speech offset; non-decreasing.
     refined : np.ndarray of bool, shape ``[n + 1]``
-        Whether each cut was moved by the acoustic evidence (else: raw edge or gap midpoint).
+        Whether each cut was moved by the acoustic evidence (else: raw edge, anchor or gap midpoint).
     """
     n_words = len(spans_s)
     fixed = fixed or [False] * n_words
@@ -210,10 +235,13 @@ def refine_boundaries(
         cuts[0], refined[0] = refine_onset(features, spans_s[0], parameters)
     for index in range(1, n_words):
         left, right = spans_s[index - 1], spans_s[index]
-        if fixed[index - 1] or fixed[index] or not parameters.refine_interior:
+        anchor = anchors_s[index - 1] if anchors_s is not None else None
+        if fixed[index - 1] or fixed[index]:
             cuts[index] = (left[1] + right[0]) / 2
+        elif not parameters.refine_interior:
+            cuts[index] = (left[1] + right[0]) / 2 if anchor is None else anchor
         else:
-            cuts[index], refined[index] = refine_cut(features, left, right, parameters)
+            cuts[index], refined[index] = refine_cut(features, left, right, parameters, fallback_s=anchor)
     if fixed[-1]:
         cuts[-1] = spans_s[-1][1]
     else:

@@ -12,6 +12,7 @@ from sgpa.merge import (
     RawWordSpan,
     build_word_segments,
     context_spans,
+    delimiter_times_s,
     enforce_min_duration,
     interpolate_missing,
     merge_into_phrases,
@@ -37,6 +38,19 @@ def test_raw_word_span_runs_from_first_to_last_character_and_skips_delimiters():
     first, second = raw_word_spans(alignment, 2, duration_s=1.0)
     assert (first.start_s, first.end_s, first.confidence) == pytest.approx((0.20, 0.32, 0.7))
     assert (second.start_s, second.end_s, second.confidence) == pytest.approx((0.60, 0.80, 0.75))
+
+
+def test_delimiter_time_is_the_centre_of_the_delimiter_frames_between_two_spelled_words():
+    alignment = CharacterAlignment(
+        label_ids=np.array([5, 6, 4, 7, 4, 8]),
+        word_index=np.array([0, 0, -1, 1, -1, 3]),  # word 2 could not be spelled
+        start_frame=np.array([10, 14, 20, 30, 34, 40]),
+        end_frame=np.array([11, 16, 23, 31, 35, 42]),
+        confidence=np.ones(6),
+        frame_duration_s=0.02,
+        n_frames=50,
+    )
+    assert delimiter_times_s(alignment, 4) == [pytest.approx(0.43), None, None]
 
 
 def test_missing_word_between_neighbours_takes_the_gap():

@@ -91,3 +91,18 @@ def test_minutes_of_audio_align_with_timings_reported(flite_speech, tiny_acousti
     assert len(segmentation.words) == 9 * repeats
     assert segmentation.words[-1].end <= segmentation.audio.duration_s
     assert set(timings) == {"load_audio_s", "forward_s", "stage1_s", "stage2_s", "stage3_s", "stage4_s"}
+
+
+def test_cuts_between_words_start_from_the_delimiter_or_the_character_gap_midpoint(flite_speech, tiny_acoustic_model):
+    path, text = flite_speech
+    by_delimiter = align(path, text, tiny_acoustic_model, min_word_duration_s=0.0)
+    by_midpoint = align(path, text, tiny_acoustic_model, min_word_duration_s=0.0, interior_cut="midpoint")
+    assert by_delimiter.parameters["interior_cut"] == "delimiter"
+    assert by_midpoint.parameters["interior_cut"] == "midpoint"
+    for left, right in zip(by_midpoint.words, by_midpoint.words[1:]):
+        assert left.end == pytest.approx((left.ctc_end + right.ctc_start) / 2)
+    for left, right in zip(by_delimiter.words, by_delimiter.words[1:]):
+        assert left.ctc_end <= left.end <= right.ctc_start  # the delimiter lies between the two words' characters
+    assert [w.end for w in by_delimiter.words[:-1]] != [w.end for w in by_midpoint.words[:-1]]
+    with pytest.raises(InputError, match="interior_cut"):
+        align(path, text, tiny_acoustic_model, interior_cut="centre")

@@ -117,3 +117,25 @@ def test_cuts_between_words_stay_at_the_gap_midpoint_by_default():
     assert cuts[1] == pytest.approx(0.36) and not refined[1]
     cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
     assert 0.3 <= cuts[1] <= 0.5 and refined[1]
+
+
+def test_stage_one_anchor_replaces_the_midpoint_and_is_the_fallback_of_a_rejected_search():
+    audio = np.concatenate([tone(0.3), tone(0.5, frequency_hz=300.0)])  # no pause: nothing to refine
+    raw = [(0.0, 0.26), (0.40, 0.8)]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(), anchors_s=[0.31])
+    assert cuts[1] == pytest.approx(0.31) and not refined[1]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True), anchors_s=[0.31])
+    assert cuts[1] == pytest.approx(0.31) and not refined[1]
+    cuts, _ = refine_boundaries(audio, RATE, raw, RefinementParameters(), anchors_s=[None])
+    assert cuts[1] == pytest.approx(0.33)
+    cuts, _ = refine_boundaries(audio, RATE, raw, RefinementParameters(), fixed=[True, False], anchors_s=[0.31])
+    assert cuts[1] == pytest.approx(0.33)  # an interpolated word's cut is never anchored
+
+
+def test_offset_follows_the_energy_past_the_search_window_when_the_last_character_fired_early():
+    audio = np.concatenate([np.zeros(int(0.1 * RATE), np.float32), tone(0.6), np.zeros(int(0.3 * RATE), np.float32)])
+    raw = [(0.12, 0.45)]  # the word really ends at 0.70 s, 250 ms after its last character
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters())
+    assert cuts[-1] == pytest.approx(0.70, abs=0.015) and refined[-1]
+    cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(offset_extension_s=0.0))
+    assert cuts[-1] == pytest.approx(0.45) and not refined[-1]  # window edge still loud: raw end kept
