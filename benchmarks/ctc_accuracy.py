@@ -89,11 +89,13 @@ def boundary_errors_s(predicted: list[tuple[float, float]], cuts: list[float], t
     return errors
 
 
-def alignment_errors(acoustic_model, samples: np.ndarray, text: str, truth: list[tuple[float, float]]) -> dict:
+def alignment_errors(
+    acoustic_model, samples: np.ndarray, text: str, truth: list[tuple[float, float]], align_options: dict
+) -> dict:
     """Raw and refined boundary errors of one utterance aligned by ``sgpa.pipeline.align``."""
     from sgpa.pipeline import align
 
-    segmentation = align(samples, text, acoustic_model, sample_rate=16000)
+    segmentation = align(samples, text, acoustic_model, sample_rate=16000, **align_options)
     words = segmentation.words
     if len(words) != len(truth):
         raise ValueError(f"{len(words)} aligned words for {len(truth)} true words in {text!r}")
@@ -124,7 +126,9 @@ def true_word_times(item: dict) -> list[tuple[float, float]]:
     return [(w["start"], w["end"]) for w in words]
 
 
-def evaluate(acoustic_model, items: list[dict], boundaries: bool) -> tuple[dict[str, dict], list[dict]]:
+def evaluate(
+    acoustic_model, items: list[dict], boundaries: bool, align_options: dict | None = None
+) -> tuple[dict[str, dict], list[dict]]:
     """CER (and boundary errors) per group, and the per-utterance decodes."""
     from sgpa.corpus.real import load_16k
 
@@ -138,7 +142,7 @@ def evaluate(acoustic_model, items: list[dict], boundaries: bool) -> tuple[dict[
         if boundaries:
             truth = true_word_times(item)
             if len(truth) == len(item["text"].split()):
-                row["boundary_errors_s"] = alignment_errors(acoustic_model, samples, item["text"], truth)
+                row["boundary_errors_s"] = alignment_errors(acoustic_model, samples, item["text"], truth, align_options or {})
         rows.append(row)
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -212,7 +216,14 @@ def main(argv=None) -> None:
     parser.add_argument("--per-voice", type=int, default=40, help="held-out utterances per voice / real source")
     parser.add_argument("--no-boundaries", action="store_true", help="only decode (skip sgpa align)")
     parser.add_argument("--out", default=str(RESULTS / "ctc_accuracy"), help="output path without extension")
+    parser.add_argument("--interior-cut", default=None, help="sgpa align's interior_cut (default: its default)")
+    parser.add_argument("--offset-extension-s", type=float, default=None, help="stage 2's offset_extension_s")
     args = parser.parse_args(argv)
+    align_options = {}
+    if args.interior_cut is not None:
+        align_options["interior_cut"] = args.interior_cut
+    if args.offset_extension_s is not None:
+        align_options["offset_extension_s"] = args.offset_extension_s
 
     import torch
 
@@ -232,7 +243,7 @@ def main(argv=None) -> None:
     for name, items in (("synthetic_heldout", synthetic), ("real", real)):
         if not items:
             continue
-        groups, rows = evaluate(acoustic_model, items, boundaries=not args.no_boundaries)
+        groups, rows = evaluate(acoustic_model, items, boundaries=not args.no_boundaries, align_options=align_options)
         result[name] = groups
         seen = {"overall"}
         for row in rows:

@@ -142,9 +142,10 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--min-word-ms", type=float, default=50.0, show_default=True, help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
 @click.option("--max-duration", type=float, default=1200.0, show_default=True, help="Longest audio accepted (s).")
-@click.option("--interior-cut", type=click.Choice(["delimiter", "midpoint"]), default="delimiter", show_default=True,
-              help="A cut between words: centre of the CTC word delimiter between them (where the model emits one), "
-                   "or midpoint of the gap between their characters.")
+@click.option("--interior-cut", type=click.Choice(["auto", "delimiter", "midpoint"]), default="auto", show_default=True,
+              help="A cut between words: centre of the CTC word delimiter between them, or midpoint of the gap "
+                   "between their characters; auto = the delimiter for models trained to put it in the gap "
+                   "(the shipped one), else the midpoint.")
 @click.option("--refine-interior/--no-refine-interior", default=_DEFAULTS.refine_interior, show_default=True,
               help="Also move the cuts between words to energy dips (default: keep stage 1's cut, which measured closer).")
 @click.option("--speech-gate/--no-speech-gate", default=True, show_default=True,

@@ -27,6 +27,9 @@ from sgpa.text import NormalizedWord
 
 #: Where the project's own default CTC model is shipped.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "sgpa-ctc-en"
+#: Config attribute a model trained with time-windowed CTC carries (see :class:`AcousticModel`).
+DELIMITER_IN_GAP_ATTRIBUTE = "sgpa_delimiter_in_gap"
+
 #: Above this many trellis cells (frames x states), align with the memory-frugal numpy Viterbi.
 MAX_TRELLIS_CELLS = 50_000_000
 
@@ -37,6 +40,9 @@ class AcousticModel:
 
     ``frame_duration_s`` is the time between consecutive output frames, measured from the model
     itself (not assumed): 20 ms for wav2vec2, 20-40 ms for log-mel models such as w2v-BERT.
+    ``delimiter_marks_gaps`` is True when the model was trained to emit its word delimiter inside the pause
+    between words (config attribute ``sgpa_delimiter_in_gap``, set by :mod:`sgpa.training.train_ctc` with
+    time-windowed CTC); the pipeline then cuts between words at the delimiter.
     """
 
     model: Any
@@ -48,6 +54,7 @@ class AcousticModel:
     sample_rate: int
     name: str
     revision: str | None
+    delimiter_marks_gaps: bool = False
 
     @property
     def characters(self) -> set[str]:
@@ -173,6 +180,7 @@ def load_ctc_model(model: str | Path | None = None, device: str = "cpu") -> Acou
         sample_rate=sample_rate,
         name=source,
         revision=revision,
+        delimiter_marks_gaps=bool(getattr(network.config, DELIMITER_IN_GAP_ATTRIBUTE, False)),
     )
 
 

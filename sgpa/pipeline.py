@@ -41,8 +41,9 @@ from sgpa.tokens import GridSpec, map_to_tokens, resolve_grid
 #: Shortest word segment after tiling (seconds): one CTC frame is not a word.
 MIN_WORD_DURATION_S = 0.05
 
-#: Where a cut between two words starts from: the word delimiter's centre, or the characters' gap midpoint.
-INTERIOR_CUTS = ("delimiter", "midpoint")
+#: Where a cut between two words starts from: the word delimiter's centre, or the characters' gap midpoint;
+#: ``auto`` takes the delimiter for models trained to put it in the gap (``AcousticModel.delimiter_marks_gaps``).
+INTERIOR_CUTS = ("auto", "delimiter", "midpoint")
 
 
 def gate_to_speech(
@@ -78,7 +79,7 @@ def align_timed(
     max_players: int | None = None,
     max_duration_s: float | None = MAX_DURATION_S,
     speech_gate: bool = True,
-    interior_cut: str = "delimiter",
+    interior_cut: str = "auto",
 ) -> tuple[Segmentation, dict[str, float]]:
     """:func:`align`, also returning wall-clock seconds per step.
 
@@ -124,6 +125,8 @@ def align_timed(
         log_probs, label_ids, word_index, acoustic_model.blank_id, acoustic_model.frame_duration_s
     )
     raw = raw_word_spans(characters, len(words), info.duration_s)
+    if interior_cut == "auto":
+        interior_cut = "delimiter" if acoustic_model.delimiter_marks_gaps else "midpoint"
     anchors = delimiter_times_s(characters, len(words)) if interior_cut == "delimiter" else None
     now = time.perf_counter()
     timings["stage1_s"], clock = now - clock, now
@@ -214,7 +217,9 @@ def align(
         ``accept_ratio``, ``edge_padding_s``, ``min_word_duration_s`` (0.05), ``max_players``
         (cap on words; adjacent words merge into phrases), ``max_duration_s``, ``interior_cut`` (``"delimiter"``:
         a cut between words is the centre of the CTC word delimiter between them, where the model emits one;
-        ``"midpoint"``: the midpoint of the gap between the two words' characters), ``refine_interior`` (False:
+        ``"midpoint"``: the midpoint of the gap between the two words' characters; ``"auto"``, the default: the
+        delimiter for models trained to emit it in the gap, like the shipped one, else the midpoint — with a
+        plain-CTC model the delimiter measured worse), ``refine_interior`` (False:
         cuts between words stay where ``interior_cut`` puts them, see :class:`~sgpa.refine.RefinementParameters`),
         ``speech_gate`` (True: no label before the energy onset or after the offset of the speech).
 

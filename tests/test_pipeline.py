@@ -95,8 +95,15 @@ def test_minutes_of_audio_align_with_timings_reported(flite_speech, tiny_acousti
 
 def test_cuts_between_words_start_from_the_delimiter_or_the_character_gap_midpoint(flite_speech, tiny_acoustic_model):
     path, text = flite_speech
-    by_delimiter = align(path, text, tiny_acoustic_model, min_word_duration_s=0.0)
+    import dataclasses
+
+    by_delimiter = align(path, text, tiny_acoustic_model, min_word_duration_s=0.0, interior_cut="delimiter")
     by_midpoint = align(path, text, tiny_acoustic_model, min_word_duration_s=0.0, interior_cut="midpoint")
+    # auto: the tiny model was not trained with time windows, so it gets the midpoint; a model that was, the delimiter
+    assert align(path, text, tiny_acoustic_model, min_word_duration_s=0.0) == by_midpoint
+    timed = dataclasses.replace(tiny_acoustic_model, delimiter_marks_gaps=True)
+    by_auto = align(path, text, timed, min_word_duration_s=0.0)
+    assert [w.end for w in by_auto.words] == [w.end for w in by_delimiter.words]
     assert by_delimiter.parameters["interior_cut"] == "delimiter"
     assert by_midpoint.parameters["interior_cut"] == "midpoint"
     for left, right in zip(by_midpoint.words, by_midpoint.words[1:]):

@@ -176,3 +176,29 @@ def test_tiny_model_trained_with_windows_emits_its_characters_inside_them():
     frames = windows_to_frames(torch.from_numpy(windows), 0.02, log_probs.shape[0]).numpy()
     inside = (aligned.start_frame >= frames[:, 0]) & (aligned.end_frame <= frames[:, 1])
     assert inside.mean() >= 0.9
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
+def test_a_run_on_a_timed_corpus_trains_with_windows_and_marks_the_model(tmp_path, capsys):
+    import json
+
+    import torch
+    from transformers import AutoModelForCTC
+
+    from sgpa.corpus import flite
+    from sgpa.corpus.generate import write_utterance
+    from sgpa.ctc import load_ctc_model
+    from sgpa.training.train_ctc import main
+
+    torch.set_num_threads(1)
+    texts = ["the red box", "call me at 5", "a small dog ran", "near the river"]
+    rows = [write_utterance(u, tmp_path, f"u{i}", "train") for i, u in enumerate(flite.synthesize(texts, "kal16"))]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "model"
+    tiny = ["--hidden-size", "32", "--layers", "1", "--heads", "2", "--intermediate-size", "64"]
+    main(["--corpus", str(tmp_path), "--out", str(out), "--dev-fraction", "0.25", "--max-steps", "3",
+          "--batch-seconds", "3", "--threads", "1", *tiny])
+    log = capsys.readouterr().out
+    assert "3 with word times" in log
+    assert AutoModelForCTC.from_pretrained(out).config.sgpa_delimiter_in_gap is True
+    assert load_ctc_model(out).delimiter_marks_gaps

@@ -122,6 +122,7 @@ def test_training_run_saves_a_loadable_model_and_resumes(tmp_path):
     processor = AutoProcessor.from_pretrained(out)
     assert processor.tokenizer.get_vocab() == character_vocabulary()
     assert model.config.vocab_size == 32
+    assert not getattr(model.config, "sgpa_delimiter_in_gap", False)  # no word times in this corpus: plain CTC
 
     main([*common, "--max-steps", "4", "--batch-seconds", "3", "--threads", "1", "--resume"])
     assert json.loads((out / "training_summary.json").read_text())["steps"] == 4

@@ -173,7 +173,7 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoModelForCTC
 
-    from sgpa.ctc import measure_frame_duration_s
+    from sgpa.ctc import DELIMITER_IN_GAP_ATTRIBUTE, measure_frame_duration_s
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -275,6 +275,9 @@ def main(argv=None) -> None:
     )
 
     best = AutoModelForCTC.from_pretrained(work_dir / "best")
+    if args.timed_ctc and n_timed:
+        # Tells sgpa.pipeline that this model's word delimiter sits in the pause between words.
+        setattr(best.config, DELIMITER_IN_GAP_ATTRIBUTE, True)
     summary = {
         "steps": step,
         "epochs": epoch,
