@@ -135,7 +135,7 @@ def align_timed(
     cuts, refined = refine_boundaries(
         waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated, anchors_s=anchors
     )
-    # Cuts between two spelled words; with refine_interior off they all stay at the gap midpoint (fallback).
+    # Cuts between two spelled words; with refine_interior off they all stay at stage 1's cut (counted as fallbacks).
     attempted = [
         not (interpolated[index - 1] or interpolated[index]) for index in range(1, len(words))
     ]

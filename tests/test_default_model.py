@@ -121,8 +121,10 @@ def test_most_boundaries_of_the_held_out_speaker_are_close(offline_alignment):
     assert len(predicted) == len(truth)
     cuts, edges = _boundary_errors_s(predicted, truth)
     errors = np.array(cuts + edges)
-    assert np.mean(errors <= MAX_BOUNDARY_ERROR_S) >= 0.7, errors
-    assert np.median(errors) <= 0.040, errors
+    # Measured with the shipped model and defaults: mean 18.3 ms, median 15 ms, 58 % within 20 ms, max 45 ms.
+    assert np.mean(errors) <= 0.025, errors
+    assert np.median(errors) <= 0.020, errors
+    assert np.mean(errors <= 0.020) >= 0.5, errors
     assert edges[1] <= MAX_BOUNDARY_ERROR_S, edges
     # The speech gate keeps the 0.165 s of leading silence out of the first word (without it: starts at 0.0 s).
     assert edges[0] <= MAX_BOUNDARY_ERROR_S, edges
