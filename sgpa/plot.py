@@ -42,7 +42,7 @@ def plot_segmentation(segmentation: Segmentation, waveform: np.ndarray, path: st
     bottom.plot(token_edges, np.zeros_like(token_edges), "|", color="white", markersize=6)
     bottom.set_xlim(0, duration)
     top.set_title(
-        f"solid: final cuts (green refined, orange fallback)  dashed: raw CTC spans  "
+        f"solid: final cuts (green moved by stage 2, orange kept from stage 1)  dashed: raw CTC spans  "
         f"grid: {grid.name} ({grid.token_duration_s * 1000:g} ms tokens)",
         fontsize=8, pad=28,
     )
