@@ -159,7 +159,9 @@ def load_utterances(
         meta = {k: v for k, v in entry.items() if k not in ("id", "text", "wav", "split")}
         windows = label_windows_for(entry, word_of_label, exact_tolerance_s, silver_tolerance_s)
         split = entry.get("split", "train")
-        utterances.append(TrainingUtterance(entry["id"], entry["text"], samples, labels, split, meta, None, windows))
+        utterances.append(
+            TrainingUtterance(entry["id"], entry["text"], samples, labels, split, meta, label_windows_s=windows)
+        )
     return utterances
 
 

@@ -101,6 +101,21 @@ def build_processor(arch: str = "wav2vec2"):
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)
 
 
+def _shared_config(hidden_size: int, num_layers: int, num_heads: int, intermediate_size: int) -> dict:
+    """Config fields both architectures share: the character vocabulary's special ids and the transformer size."""
+    vocab = character_vocabulary()
+    return dict(
+        vocab_size=len(vocab),
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+    )
+
+
 def build_bert_config(
     hidden_size: int = 192,
     num_layers: int = 6,
@@ -115,16 +130,8 @@ def build_bert_config(
     """
     from transformers import Wav2Vec2BertConfig
 
-    vocab = character_vocabulary()
     return Wav2Vec2BertConfig(
-        vocab_size=len(vocab),
-        pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<s>"],
-        eos_token_id=vocab["</s>"],
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
+        **_shared_config(hidden_size, num_layers, num_heads, intermediate_size),
         feature_projection_input_dim=160,
         hidden_act="swish",
         conv_depthwise_kernel_size=conv_kernel,
@@ -164,16 +171,8 @@ def build_config(
     """
     from transformers import Wav2Vec2Config
 
-    vocab = character_vocabulary()
     return Wav2Vec2Config(
-        vocab_size=len(vocab),
-        pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<s>"],
-        eos_token_id=vocab["</s>"],
-        hidden_size=hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
+        **_shared_config(hidden_size, num_layers, num_heads, intermediate_size),
         hidden_act="gelu",
         conv_dim=tuple(conv_channels),
         conv_kernel=tuple(conv_kernels),

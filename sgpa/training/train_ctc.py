@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from sgpa.io import atomic_write_text
-from sgpa.training.data import collate, duration_batches, load_utterances, precompute_features, read_manifest
+from sgpa.training.data import (
+    FREE_WINDOW_S,
+    collate,
+    duration_batches,
+    load_utterances,
+    precompute_features,
+    read_manifest,
+)
 from sgpa.training.metrics import character_error_rate, greedy_decode
 from sgpa.training.model import ARCHITECTURES, SAMPLE_RATE, build_model, build_processor
 
@@ -71,17 +78,18 @@ def batch_loss(model, inputs: dict, frame_duration_s: float, timed: bool = True)
     label_lengths = (labels >= 0).sum(-1)
     targets = labels.clamp(min=0)
     blank = model.config.pad_token_id
-    per_row = torch.nn.functional.ctc_loss(
-        log_probs.transpose(0, 1), targets, input_lengths, label_lengths, blank=blank, reduction="none", zero_infinity=True
-    )
-    timed_share = 0.0
+    use_timed = torch.zeros(len(labels), dtype=torch.bool)
     if timed:
         label_frames = windows_to_frames(windows_s, frame_duration_s, log_probs.shape[1])
-        nll, feasible = timed_ctc_loss(log_probs, input_lengths, targets, label_lengths, label_frames, blank)
-        has_windows = (windows_s[..., 0] > -1e8).any(-1)
-        use_timed = feasible & has_windows
-        per_row = torch.where(use_timed, nll, per_row)
-        timed_share = float(use_timed.float().mean())
+        per_row, feasible = timed_ctc_loss(log_probs, input_lengths, targets, label_lengths, label_frames, blank)
+        use_timed = feasible & (windows_s[..., 0] > FREE_WINDOW_S[0]).any(-1)
+    if not use_timed.all():  # plain CTC only where the windows are missing or admit no path
+        plain = torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1), targets, input_lengths, label_lengths, blank=blank, reduction="none",
+            zero_infinity=True,
+        )
+        per_row = torch.where(use_timed, per_row, plain) if timed else plain
+    timed_share = float(use_timed.float().mean())
     return (per_row / label_lengths.clamp(min=1)).mean(), timed_share
 
 
