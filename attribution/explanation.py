@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.diagnostics import concentration, evaluation_cost
+from sgpa.attribution.diagnostics import concentration, evaluation_cost
 from sgpa.errors import InputError
 from sgpa.io import atomic_write, atomic_write_text
 
@@ -121,6 +121,8 @@ class Explanation:
     parameters: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
+    #: The explained audio (float32 ``(n_samples,)`` at 16 kHz) when it is at hand; not part of the JSON.
+    waveform: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_players(self) -> int:
@@ -220,6 +222,37 @@ class Explanation:
         """Write the JSON atomically (complete or absent)."""
         return atomic_write_text(path, self.to_json() + "\n")
 
+    # --- pictures --------------------------------------------------------------------------------------------
+
+    def plot(self, audio: np.ndarray | None = None, sample_rate: int = 16000) -> Any:
+        """A matplotlib ``Figure``: the spectrogram with each word shaded by phi, and phi per word with 95 % error
+        bars where sampled (:func:`sgpa.attribution.plots.explanation_figure`).
+
+        ``audio`` defaults to the waveform the explanation was computed on, or else its audio file (checked against
+        the recorded sha256).
+        """
+        from sgpa.attribution.plots import explanation_figure
+
+        return explanation_figure(self, *self._audio(audio, sample_rate))
+
+    def save_plot(self, path: str | Path, audio: np.ndarray | None = None, sample_rate: int = 16000) -> Path:
+        """Write :meth:`plot` as a PNG, atomically."""
+        from sgpa.attribution.plots import save_explanation_plot
+
+        return save_explanation_plot(self, *self._audio(audio, sample_rate), path)
+
+    def _audio(self, audio: np.ndarray | None, sample_rate: int) -> tuple[np.ndarray, int]:
+        if audio is not None:
+            return np.asarray(audio, dtype=np.float32), sample_rate
+        if self.waveform is not None:
+            return self.waveform, 16000
+        from sgpa.audio import load_audio
+
+        waveform, info = load_audio(self.audio["path"], sample_rate=16000, max_duration_s=None)
+        if info.sha256 != self.audio["sha256"]:
+            raise InputError(f"{self.audio['path']}: the file has changed since it was explained (sha256 differs)")
+        return waveform, 16000
+
     # --- shap ------------------------------------------------------------------------------------------------
 
     def to_shap(self) -> Any:
@@ -275,7 +308,7 @@ def build_explanation(
 ) -> Explanation:
     """Assemble an :class:`Explanation` from an estimator result, the backend's prepared game and the engine's game.
 
-    The cost is read from the engine's :class:`attribution.game.Game` (every distinct coalition it ever sent to the
+    The cost is read from the engine's :class:`sgpa.attribution.game.Game` (every distinct coalition it ever sent to the
     model); ``wall_seconds`` covers the whole explanation (encoding, reference generation, all evaluations).
     """
     game, engine_game = prepared, game
@@ -346,19 +379,19 @@ def explain(
 
     Parameters
     ----------
-    backend : a loaded :class:`attribution.models.base.Backend`.
+    backend : a loaded :class:`sgpa.attribution.models.base.Backend`.
     audio : float32 ``(n_samples,)`` at 16 kHz, the audio ``segmentation`` was computed on.
     segmentation : the players (words with times and token spans).
     prompt, masking : passed to the backend (``None``: its defaults).
-    method, budget, tolerance, seed : passed to :func:`attribution.estimators.estimate`.
+    method, budget, tolerance, seed : passed to :func:`sgpa.attribution.estimators.estimate`.
     batch_size : coalitions per model call (``None``: chosen from memory by the backend).
     progress : show a progress bar over the evaluations.
     text_players : make the prompt's words players too (LFM2-Audio; reports the audio share A-SHAP).
     """
     import time
 
-    from attribution.estimators import estimate
-    from attribution.game import Game
+    from sgpa.attribution.estimators import estimate
+    from sgpa.attribution.game import Game
 
     started = time.perf_counter()
     options = {"text_players": True} if text_players else {}
@@ -369,7 +402,9 @@ def explain(
     result = estimate(game, method=method, budget=budget, tolerance=tolerance, seed=seed, progress=progress)
     parameters = {"estimator": method, "budget": budget, "tolerance": tolerance, "seed": seed,
                   "text_players": text_players}
-    return build_explanation(
+    explanation = build_explanation(
         result, segmentation=segmentation, prepared=prepared, game=game, backend=backend,
         parameters=parameters, wall_seconds=time.perf_counter() - started,
     )
+    explanation.waveform = np.asarray(audio, dtype=np.float32)
+    return explanation

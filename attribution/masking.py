@@ -94,17 +94,11 @@ def embedding_baseline(embeddings, kind: str):
     raise ValueError(f"unknown embedding baseline {kind!r}; expected one of {EMBEDDING_BASELINES}")
 
 
-def frame_rms(audio: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """Root-mean-square level of each frame; shape ``(n_frames,)``. Audio shorter than a frame is one frame."""
-    if len(audio) < frame_length:
-        return np.array([np.sqrt(np.mean(np.square(audio, dtype=np.float64)))]) if len(audio) else np.zeros(1)
-    frames = np.lib.stride_tricks.sliding_window_view(audio, frame_length)[::hop_length]
-    return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-
-
 def noise_floor_rms(audio: np.ndarray, sample_rate: int, percentile: float = 10.0) -> float:
     """The utterance's noise floor: the ``percentile``-th percentile of 25 ms frame RMS (10 ms hop)."""
-    rms = frame_rms(audio, frame_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate))
+    from sgpa.audio import frame_rms
+
+    rms = frame_rms(audio, frame_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate), center=False)
     return float(np.percentile(rms, percentile))
 
 

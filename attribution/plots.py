@@ -1,7 +1,8 @@
 """Pictures of an explanation: the spectrogram with each word shaded by its attribution, and a bar chart.
 
 Red means the word's audio raised the log-probability of the reference response, blue that it lowered it; the
-colour scale is symmetric around zero so that equal magnitudes look equal.
+colour scale is symmetric around zero so that equal magnitudes look equal. Figures are matplotlib ``Figure``
+objects built without pyplot (no ``matplotlib.use``): a notebook keeps its backend and shows the returned figure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.explanation import Explanation
+from sgpa.attribution.explanation import Explanation
 from sgpa.io import atomic_write
 
 
@@ -29,20 +30,19 @@ def log_mel_db(audio: np.ndarray, sample_rate: int, hop_length: int = 160, n_mel
 def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate: int) -> Any:
     """A matplotlib figure: spectrogram with words shaded by phi (top), phi per word with error bars (bottom)."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
 
     phi = np.asarray(explanation.phi_total, dtype=float)
     limit = float(np.max(np.abs(phi))) if phi.size and np.max(np.abs(phi)) > 0 else 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
-    cmap = plt.get_cmap("coolwarm")
+    cmap = matplotlib.colormaps["coolwarm"]
     hop_length = max(1, sample_rate // 100)
     duration_s = len(audio) / sample_rate
 
-    fig, (ax_spec, ax_bar) = plt.subplots(2, 1, figsize=(max(8.0, 1.2 * explanation.n_players), 6.5),
-                                          gridspec_kw={"height_ratios": [3, 2]})
+    fig = Figure(figsize=(max(8.0, 1.2 * explanation.n_players), 6.5))
+    ax_spec, ax_bar = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
     spec = log_mel_db(audio, sample_rate, hop_length=hop_length)
     ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="gray_r", extent=(0, duration_s, 0, spec.shape[0]))
     for player, value in zip(explanation.players, phi, strict=True):
@@ -60,7 +60,7 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
     if explanation.prompt:
         title += f" · prompt: {explanation.prompt!r}"
     ax_spec.set_title(title + (f"\nresponse: {response[:80]!r}" if response else ""), fontsize=9)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax_spec, label="φ (log-prob)", pad=0.01)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax_spec, label="φ (log-prob)", pad=0.01)
 
     positions = np.arange(explanation.n_players)
     errors = None if explanation.stderr_total is None else 1.96 * np.asarray(explanation.stderr_total)
@@ -85,10 +85,5 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
 
 def save_explanation_plot(explanation: Explanation, audio: np.ndarray, sample_rate: int, path: str | Path) -> Path:
     """Write :func:`explanation_figure` as a PNG, atomically."""
-    import matplotlib.pyplot as plt
-
     fig = explanation_figure(explanation, audio, sample_rate)
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))

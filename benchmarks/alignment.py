@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sgpa.metrics import boundary_errors_s  # noqa: E402
 from sgpa.refine import RefinementParameters, refine_boundaries  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -118,18 +119,6 @@ def real_corpus() -> list[Reference]:
 
 
 # ----------------------------------------------------------------------------- metrics
-
-
-def boundary_errors_s(cuts_s: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``[n_words + 1]`` errors of tiled cuts against reference word times (see module docstring)."""
-    errors = np.empty(cuts_s.size)
-    errors[0] = abs(cuts_s[0] - starts[0])
-    errors[-1] = abs(cuts_s[-1] - ends[-1])
-    gap_low = np.minimum(ends[:-1], starts[1:])
-    gap_high = np.maximum(ends[:-1], starts[1:])
-    interior = cuts_s[1:-1]
-    errors[1:-1] = np.maximum(0.0, np.maximum(gap_low - interior, interior - gap_high))
-    return errors
 
 
 def summarise(errors_s: np.ndarray) -> dict[str, float]:
@@ -256,14 +245,14 @@ def model_spans(corpus: list[Reference], acoustic_model) -> dict[str, list[tuple
     from sgpa.audio import resample
     from sgpa.ctc import align_characters, compute_emissions, label_sequence
     from sgpa.errors import InputError
-    from sgpa.merge import raw_word_spans
     from sgpa.text import normalize_transcript
+    from sgpa.word_spans import raw_word_spans
 
     spans = {}
     for reference in corpus:
         waveform = resample(reference.samples, reference.sample_rate, acoustic_model.sample_rate)
         words = normalize_transcript(reference.text, acoustic_model.characters)
-        labels, owners = label_sequence(words, acoustic_model)
+        labels, owners = label_sequence(words, acoustic_model.vocabulary, acoustic_model.word_delimiter)
         try:
             characters = align_characters(compute_emissions(acoustic_model, waveform), labels, owners,
                                           acoustic_model.blank_id, acoustic_model.frame_duration_s)

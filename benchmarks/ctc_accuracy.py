@@ -80,13 +80,12 @@ def heldout_items(corpus: Path, per_group: int) -> tuple[list[dict], list[dict]]
 
 
 def boundary_errors_s(predicted: list[tuple[float, float]], cuts: list[float], truth: list[tuple[float, float]]) -> list[float]:
-    """Errors in seconds of the first start, every inter-word cut and the last end (see the module docstring)."""
-    errors = [abs(predicted[0][0] - truth[0][0])]
-    for index, cut in enumerate(cuts):
-        gap_start, gap_end = truth[index][1], truth[index + 1][0]
-        errors.append(max(0.0, gap_start - cut, cut - gap_end))
-    errors.append(abs(predicted[-1][1] - truth[-1][1]))
-    return errors
+    """Errors in seconds of the first start, every inter-word cut and the last end (:func:`sgpa.metrics.boundary_errors_s`)."""
+    from sgpa.metrics import boundary_errors_s as errors_s
+
+    edges = [predicted[0][0], *cuts, predicted[-1][1]]
+    starts, ends = zip(*truth, strict=True)
+    return errors_s(np.asarray(edges), np.asarray(starts), np.asarray(ends)).tolist()
 
 
 def alignment_errors(

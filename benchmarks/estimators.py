@@ -20,7 +20,7 @@ the reference needs no enumeration even for n = 64:
 
 Methods
 -------
-Ours (``attribution.estimators``): ``auto`` (what ``estimate`` picks), ``permutation``
+Ours (``sgpa.attribution.estimators``): ``auto`` (what ``estimate`` picks), ``permutation``
 (antithetic), ``kernel`` (paired regression, sizes uniform as in Leverage SHAP: the default),
 ``kernel-kernelshap-sizes`` (same, sizes drawn by kernel weight as in KernelSHAP),
 ``permutation-independent-pairs`` (ablation: antithetic pairs without the half-turn); shap 0.5x:
@@ -51,11 +51,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attribution.estimators import estimate  # noqa: E402
-from attribution.estimators import regression  # noqa: E402
-from attribution.estimators.exact import shapley_from_table  # noqa: E402
-from attribution.estimators.result import all_coalitions  # noqa: E402
-from attribution.game import Game  # noqa: E402
+from sgpa.attribution.estimators import estimate  # noqa: E402
+from sgpa.attribution.estimators import regression  # noqa: E402
+from sgpa.attribution.estimators.exact import shapley_from_table  # noqa: E402
+from sgpa.attribution.estimators.result import all_coalitions  # noqa: E402
+from sgpa.attribution.game import Game  # noqa: E402
 from sgpa.io import atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -157,7 +157,7 @@ def ours(method: str, sampling: str | None = None):
 
 def independent_pairs(value_fn, n, budget, seed):
     """Ablation: antithetic pairs of independent permutations (no half-turn quadruples)."""
-    from attribution.estimators.permutation import marginal_contributions, prefix_coalitions
+    from sgpa.attribution.estimators.permutation import marginal_contributions, prefix_coalitions
 
     rng = np.random.default_rng(seed)
     game = Game(value_fn, n, batch_size=256)

@@ -64,7 +64,7 @@ def utterance(duration_s: float = DURATION_S):
 
 
 def time_explanation(backend, samples, segmentation, **options) -> dict:
-    from attribution.explanation import explain
+    from sgpa.attribution.explanation import explain
 
     explanation = explain(backend, samples, segmentation, method="exact", **options)
     return {
@@ -101,8 +101,8 @@ def value_function_timing(backend, samples, segmentation, coalitions: np.ndarray
 def tiny_runs(samples, segmentation, max_new_tokens: int, subset: int) -> tuple[list[dict], list[dict]]:
     """Exact explanations (batched) per masking, and value-function timings on a random subset of coalitions
     for the slow variants (one at a time), so that batched and one-at-a-time compare on the same coalitions."""
-    from attribution.models.lfm2_audio import Lfm2AudioBackend
-    from attribution.models.lfm2_tiny import save_random_lfm2_audio
+    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend
+    from sgpa.attribution.models.lfm2_tiny import save_random_lfm2_audio
 
     explanations, subsets = [], []
     rng = np.random.default_rng(0)
@@ -153,8 +153,8 @@ def full_size_run(
     import torch
     from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
 
-    from attribution.models.lfm2_audio import Lfm2AudioBackend
-    from attribution.models.lfm2_tiny import config_object, lfm2_audio_config, save_random_lfm2_audio
+    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend
+    from sgpa.attribution.models.lfm2_tiny import config_object, lfm2_audio_config, save_random_lfm2_audio
 
     config = lfm2_audio_config(full_size=True)
     with tempfile.TemporaryDirectory() as directory:

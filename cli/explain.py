@@ -2,69 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from cli.common import reports_input_errors
+from sgpa.cli.common import reports_input_errors
 from sgpa.errors import InputError
 
-BACKENDS = ("ctc", "lfm2-audio")
-ESTIMATORS = ("auto", "exact", "permutation", "kernel", "loo", "banzhaf")
-
-
-def detect_backend(model: str | None) -> str:
-    """``lfm2-audio`` for an LFM2-Audio checkpoint (local ``config.json`` with an ``lfm`` section, or a hub id
-    naming LFM2-Audio), ``ctc`` otherwise (including no model: the shipped CTC recogniser)."""
-    if model is None:
-        return "ctc"
-    config = Path(model).expanduser() / "config.json"
-    if config.is_file():
-        try:
-            return "lfm2-audio" if "lfm" in json.loads(config.read_text(encoding="utf-8")) else "ctc"
-        except (OSError, json.JSONDecodeError):
-            return "ctc"
-    return "lfm2-audio" if "lfm2" in model.lower() and "audio" in model.lower() else "ctc"
-
-
-def load_segments(path: Path, audio_info) -> object:
-    """A Segmentation from JSON that must describe this very audio (same sha256 and duration)."""
-    from sgpa.segmentation import Segmentation
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such segments file")
-    try:
-        segmentation = Segmentation.load(path)
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{path}: not an sgpa segments file ({' '.join(str(error).split())[:200]})") from None
-    if segmentation.audio.sha256 != audio_info.sha256:
-        raise InputError(
-            f"{path}: the segments were computed on different audio (sha256 {segmentation.audio.sha256[:12]}... "
-            f"!= {audio_info.sha256[:12]}...)"
-        )
-    if abs(segmentation.audio.duration_s - audio_info.duration_s) > 0.01:
-        raise InputError(
-            f"{path}: the segments describe {segmentation.audio.duration_s:.3f} s of audio, the file has "
-            f"{audio_info.duration_s:.3f} s"
-        )
-    return segmentation
-
-
-def load_backend(backend: str, model: str | None, max_new_tokens: int, device: str, dtype: str = "float32"):
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    if backend == "ctc":
-        from attribution.models.ctc import CtcBackend
-
-        return CtcBackend.load(model)
-    from attribution.models.lfm2_audio import Lfm2AudioBackend
-
-    if model is None:
-        raise InputError("the lfm2-audio backend needs --model (a local folder or a hub id such as LiquidAI/LFM2-Audio-1.5B)")
-    return Lfm2AudioBackend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
+from sgpa.attribution.estimators import METHODS as ESTIMATORS
+from sgpa.attribution.models import BACKENDS
 
 
 @click.command("explain")
@@ -126,44 +72,21 @@ def explain(
     Writes <stem>.explanation.json and <stem>.explanation.png (and <stem>.shap.pkl with --shap) into the output
     directory. Give either --transcript (the audio is aligned first) or --segments (from `sgpa align`).
     """
-    from attribution.explanation import explain as run_explanation
-    from attribution.plots import save_explanation_plot
-    from sgpa.audio import load_audio
+    from sgpa.api import explain as run_explanation
+    from sgpa.api import load_aligner
 
     if (transcript is None) == (segments is None):
         raise InputError("give exactly one of --transcript and --segments")
-    if budget is not None and budget < 2:
-        raise InputError(f"budget {budget} is too small: an explanation needs at least the empty and full coalition")
-    if batch_size is not None and batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
-    if max_new_tokens < 1:
-        raise InputError("--max-new-tokens must be at least 1")
-    backend = backend or detect_backend(model)
-    waveform, audio_info = load_audio(audio_path, sample_rate=16000)
-    if segments is not None:
-        segmentation = load_segments(segments, audio_info)
-    explainer = load_backend(backend, model, max_new_tokens, device, dtype)
-    if transcript is not None:
-        from sgpa.ctc import load_ctc_model
-        from sgpa.pipeline import align
-
-        if backend == "ctc" and align_model is None:
-            acoustic_model = explainer.acoustic_model
-        else:
-            acoustic_model = load_ctc_model(align_model)
-        segmentation = align(audio_path, transcript, acoustic_model, "lfm2-audio")
-
     explanation = run_explanation(
-        explainer, waveform, segmentation, prompt=prompt, masking=masking, method=estimator, budget=budget,
-        tolerance=tolerance, seed=seed, batch_size=batch_size, progress=not quiet, text_players=text_players,
+        audio_path, segments if segments is not None else transcript, model=model, backend=backend, prompt=prompt,
+        masking=masking, estimator=estimator, budget=budget, tolerance=tolerance, seed=seed, batch_size=batch_size,
+        text_players=text_players, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+        aligner=load_aligner(align_model, device) if align_model is not None else None, progress=not quiet,
     )
-    explanation.parameters.update({"max_new_tokens": max_new_tokens if backend == "lfm2-audio" else None,
-                                   "device": device, "dtype": dtype if backend == "lfm2-audio" else None,
-                                   "segments": str(segments) if segments is not None else None})
     stem = audio_path.stem
     written = [explanation.save(output_dir / f"{stem}.explanation.json")]
     if not no_plot:
-        written.append(save_explanation_plot(explanation, waveform, 16000, output_dir / f"{stem}.explanation.png"))
+        written.append(explanation.save_plot(output_dir / f"{stem}.explanation.png"))
     if write_shap:
         written.append(explanation.save_shap(output_dir / f"{stem}.shap.pkl"))
     if not quiet:

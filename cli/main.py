@@ -14,8 +14,8 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from cli.align import align
-    from cli.explain import explain
+    from sgpa.cli.align import align
+    from sgpa.cli.explain import explain
 
     cli.add_command(align)
     cli.add_command(explain)

@@ -127,6 +127,31 @@ def load_audio(
     return waveform, info
 
 
+def frame_signal(waveform: np.ndarray, frame_length: int, hop_length: int, center: bool = True) -> np.ndarray:
+    """Frames of a waveform, ``[n_frames, frame_length]``, ``hop_length`` samples apart.
+
+    ``center=True``: frame ``k`` is centred on sample ``k * hop_length`` (zero-padded at both ends), and
+    ``n_frames = 1 + n_samples // hop_length``, as librosa's centred frames. ``center=False``: frame ``k`` starts at
+    sample ``k * hop_length`` and only whole frames are kept; audio shorter than one frame is one (shorter) frame.
+    """
+    waveform = np.asarray(waveform, dtype=np.float64)
+    if not center:
+        if waveform.size < frame_length:
+            return waveform[None]
+        return np.lib.stride_tricks.sliding_window_view(waveform, frame_length)[::hop_length]
+    half = frame_length // 2
+    padded = np.pad(waveform, (half, half + hop_length))
+    n_frames = 1 + waveform.size // hop_length
+    return np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length][:n_frames]
+
+
+def frame_rms(waveform: np.ndarray, frame_length: int, hop_length: int, center: bool = True) -> np.ndarray:
+    """Root-mean-square amplitude of each frame of :func:`frame_signal`, shape ``[n_frames]`` (0 for empty audio)."""
+    if np.size(waveform) == 0:
+        return np.zeros(1)
+    return np.sqrt(np.mean(np.square(frame_signal(waveform, frame_length, hop_length, center)), axis=1))
+
+
 def waveform_info(waveform: np.ndarray, sample_rate: int, name: str = "<array>") -> AudioInfo:
     """An :class:`AudioInfo` for an in-memory waveform; its sha256 hashes the float32 samples."""
     digest = hashlib.sha256(np.ascontiguousarray(waveform, dtype=np.float32).tobytes()).hexdigest()

@@ -71,8 +71,8 @@ class AcousticModel:
 class CharacterAlignment:
     """Stage 1's output: each label of the transcript with its frame span.
 
-    All arrays have shape ``[n_labels]``. ``word_index[k]`` is the transcript word label ``k`` spells,
-    or ``-1`` for a word delimiter. Frame spans are half-open ``[start_frame, end_frame)`` at
+    All arrays have shape ``[n_labels]``. ``word_index[k]`` is the transcript word label ``k`` belongs to,
+    or ``-1`` for a word delimiter between two words (see :func:`label_sequence`). Frame spans are half-open ``[start_frame, end_frame)`` at
     ``frame_duration_s`` per frame; ``confidence`` is the mean emission probability of the label
     on its frames.
     """
@@ -152,7 +152,11 @@ def load_ctc_model(model: str | Path | None = None, device: str = "cpu") -> Acou
                 "pass --model with a CTC model directory or hub id"
             )
         model = DEFAULT_MODEL_DIR
-    local_dir = Path(model)
+    local_dir = Path(model).expanduser()
+    if not local_dir.is_dir():
+        looks_like_hub_id = isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~"))
+        if local_dir.exists() or not looks_like_hub_id:
+            raise InputError(f"unknown model {str(model)!r}: not a model folder and not a hub id of the form owner/name")
     source = str(local_dir) if local_dir.is_dir() else str(model)
     try:
         processor = AutoProcessor.from_pretrained(source)
@@ -213,24 +217,57 @@ def compute_emissions(
     return np.concatenate(pieces, axis=0)
 
 
-def label_sequence(words: list[NormalizedWord], acoustic_model: AcousticModel) -> tuple[np.ndarray, np.ndarray]:
-    """The CTC target: every spellable character, with the word delimiter between spoken words.
+def label_sequence(
+    words: list[NormalizedWord], vocabulary: dict[str, int], word_delimiter: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CTC target of a transcript: every spelled character, with the word delimiter between spoken words.
 
-    Returns ``label_ids`` and ``word_index`` (``[n_labels]`` each; ``-1`` marks a delimiter).
-    Words with an empty spelling contribute no labels (they are interpolated later).
+    The one transcript -> labels function: stage 1's alignment, the CTC backend's value and the training
+    recipe all spell through it, so they agree on where every delimiter goes.
+
+    Parameters
+    ----------
+    words
+        From :func:`sgpa.text.normalize_transcript` (``normalized`` spelled with the model's characters).
+    vocabulary
+        Token -> id of the CTC model.
+    word_delimiter
+        The delimiter token (``"|"``), or ``None`` for a vocabulary without one.
+
+    Returns
+    -------
+    label_ids, word_index : np.ndarray, shape ``(n_labels,)``, int64
+        ``word_index[k]`` is the transcript word label ``k`` belongs to. A delimiter *between* two words is
+        ``-1``; a delimiter *inside* one word (a numeral spoken as several words, "42" -> FORTY|TWO, or a merged
+        phrase) belongs to that word. Words with an empty spelling contribute no labels (and no delimiter).
     """
-    vocabulary, delimiter = acoustic_model.vocabulary, acoustic_model.word_delimiter
     label_ids: list[int] = []
     word_index: list[int] = []
     for index, word in enumerate(words):
-        for sub_word in word.normalized.split():
-            if delimiter is not None and label_ids:
-                label_ids.append(vocabulary[delimiter])
-                word_index.append(-1)
-            for char in sub_word:
-                label_ids.append(vocabulary[char])
-                word_index.append(index)
+        for part, sub_word in enumerate(word.normalized.split()):
+            if word_delimiter is not None and label_ids:
+                label_ids.append(vocabulary[word_delimiter])
+                word_index.append(index if part else -1)
+            label_ids.extend(vocabulary[char] for char in sub_word)
+            word_index.extend([index] * len(sub_word))
     return np.asarray(label_ids, dtype=np.int64), np.asarray(word_index, dtype=np.int64)
+
+
+def labels_per_word(label_ids: np.ndarray, word_index: np.ndarray, n_words: int) -> list[list[int]]:
+    """Split a :func:`label_sequence` by word: each delimiter between two words goes with the word after it.
+
+    Returns ``n_words`` lists of label ids (empty for a word with no spelling); concatenated they are ``label_ids``.
+    """
+    per_word: list[list[int]] = [[] for _ in range(n_words)]
+    pending: list[int] = []
+    for label, owner in zip(label_ids.tolist(), word_index.tolist(), strict=True):
+        if owner < 0:
+            pending.append(label)
+            continue
+        per_word[owner].extend(pending)
+        per_word[owner].append(label)
+        pending = []
+    return per_word
 
 
 def restrict_to_frames(log_probs: np.ndarray, blank_id: int, first_frame: int, end_frame: int) -> np.ndarray:

@@ -1,8 +1,13 @@
-"""A picture of a segmentation: waveform and spectrogram with raw and refined boundaries."""
+"""A picture of a segmentation: waveform and spectrogram with raw and refined boundaries.
+
+Figures are built with matplotlib's object-oriented ``Figure`` (no pyplot, no ``matplotlib.use``), so a notebook
+keeps its own backend and nothing accumulates in pyplot's figure registry.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -10,19 +15,17 @@ from sgpa.io import atomic_write
 from sgpa.segmentation import Segmentation
 
 
-def plot_segmentation(segmentation: Segmentation, waveform: np.ndarray, path: str | Path) -> Path:
-    """Write a PNG: waveform (top) and log spectrogram (bottom) of ``waveform`` (``[n_samples]`` at the
+def segmentation_figure(segmentation: Segmentation, waveform: np.ndarray) -> Any:
+    """A matplotlib ``Figure``: waveform (top) and log spectrogram (bottom) of ``waveform`` (``[n_samples]`` at the
     segmentation's sample rate), refined cuts as solid lines, raw CTC word edges dashed, word labels
-    above, and the target token grid as ticks. The file is written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    above, and the target token grid as ticks."""
+    from matplotlib.figure import Figure
 
     rate = segmentation.audio.sample_rate
     times = np.arange(waveform.size) / rate
     duration = segmentation.audio.duration_s
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(min(max(8.0, 1.6 * duration + 2), 40.0), 5.5), sharex=True)
+    figure = Figure(figsize=(min(max(8.0, 1.6 * duration + 2), 40.0), 5.5))
+    top, bottom = figure.subplots(2, 1, sharex=True)
     top.plot(times, waveform, linewidth=0.4, color="0.3")
     top.set_ylabel("amplitude")
     bottom.specgram(waveform, NFFT=400, Fs=rate, noverlap=240, cmap="magma")
@@ -47,6 +50,10 @@ def plot_segmentation(segmentation: Segmentation, waveform: np.ndarray, path: st
         fontsize=8, pad=28,
     )
     figure.tight_layout()
-    written = atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
-    plt.close(figure)
-    return written
+    return figure
+
+
+def plot_segmentation(segmentation: Segmentation, waveform: np.ndarray, path: str | Path) -> Path:
+    """Write :func:`segmentation_figure` as a PNG, atomically."""
+    figure = segmentation_figure(segmentation, waveform)
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))

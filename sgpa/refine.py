@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sgpa.audio import frame_rms, frame_signal
+
 
 @dataclass
 class RefinementParameters:
@@ -71,26 +73,12 @@ class AcousticFeatures:
         return int(np.clip(round(time_s / self.hop_s), 0, self.rms.size - 1))
 
 
-def _frames(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
-    """Centred, zero-padded frames ``[n_frames, frame_length]`` with ``n_frames = 1 + n_samples // hop_length``."""
-    half = frame_length // 2
-    padded = np.pad(waveform.astype(np.float64), (half, half + hop_length))
-    n_frames = 1 + waveform.size // hop_length
-    windows = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
-    return windows[:n_frames]
-
-
-def short_time_rms(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
-    """RMS amplitude per centred frame, ``[1 + n_samples // hop_length]``."""
-    return np.sqrt(np.mean(_frames(waveform, hop_length, frame_length) ** 2, axis=1))
-
-
 def spectral_flux(waveform: np.ndarray, hop_length: int, frame_length: int) -> np.ndarray:
     """L2 distance between consecutive log-compressed magnitude spectra, ``[1 + n_samples // hop_length]``.
 
     Frame ``k`` holds the change from frame ``k - 1`` to ``k`` (0 for the first frame).
     """
-    frames = _frames(waveform, hop_length, frame_length) * np.hanning(frame_length)
+    frames = frame_signal(waveform, frame_length, hop_length) * np.hanning(frame_length)
     magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames, axis=1)))
     flux = np.zeros(magnitude.shape[0])
     flux[1:] = np.sqrt(np.sum(np.diff(magnitude, axis=0) ** 2, axis=1))
@@ -109,7 +97,7 @@ def acoustic_features(waveform: np.ndarray, sample_rate: int, parameters: Refine
     """Energy and the combined cost ``alpha * energy_dB + (1 - alpha) * flux``, both normalised per utterance."""
     hop_length = max(1, round(parameters.hop_s * sample_rate))
     frame_length = max(hop_length, round(parameters.window_s * sample_rate))
-    rms = short_time_rms(waveform, hop_length, frame_length)
+    rms = frame_rms(waveform, frame_length, hop_length)
     energy = normalise(20 * np.log10(rms + 1e-8))
     flux = normalise(spectral_flux(waveform, hop_length, frame_length), 0, 95)
     cost = parameters.alpha * energy + (1 - parameters.alpha) * flux
@@ -213,7 +201,7 @@ def refine_boundaries(
         span is a guess that energy cannot confirm).
     anchors_s
         Per cut between words (``n - 1`` entries): stage 1's own estimate of it, e.g. the centre of the CTC
-        word delimiter (:func:`sgpa.merge.delimiter_times_s`), used wherever the cut is not moved by the
+        word delimiter (:func:`sgpa.word_spans.delimiter_times_s`), used wherever the cut is not moved by the
         acoustic evidence; ``None`` (or no list) means the raw gap midpoint.
 
     Returns
@@ -263,7 +251,7 @@ def speech_extent_s(
     Returns ``(onset_s, offset_s)``.
     """
     hop_length = max(1, round(hop_s * sample_rate))
-    rms = short_time_rms(waveform, hop_length, max(hop_length, round(window_s * sample_rate)))
+    rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
     loud = np.flatnonzero(rms >= threshold_ratio * np.percentile(rms, 95))
     duration_s = waveform.size / sample_rate
     if loud.size == 0:

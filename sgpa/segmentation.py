@@ -157,7 +157,81 @@ class Segmentation:
 
     @classmethod
     def load(cls, path: str | Path) -> Segmentation:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a segments JSON written by ``sgpa align``; ``InputError`` if it is missing or not one."""
+        from sgpa.errors import InputError
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such segments file")
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise InputError(f"{path}: not an sgpa segments file ({' '.join(str(error).split())[:200]})") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON atomically (complete or absent)."""
+        from sgpa.io import atomic_write_text
+
+        return atomic_write_text(path, self.to_json() + "\n")
+
+    def check_audio(self, audio: AudioInfo, source: str = "segments") -> None:
+        """``InputError`` unless this segmentation was computed on ``audio`` (same sha256 and duration).
+
+        ``source`` names the segmentation in the message (its file, say).
+        """
+        from sgpa.errors import InputError
+
+        if self.audio.sha256 != audio.sha256:
+            raise InputError(
+                f"{source}: the segments were computed on different audio (sha256 {self.audio.sha256[:12]}... "
+                f"!= {audio.sha256[:12]}...)"
+            )
+        if abs(self.audio.duration_s - audio.duration_s) > 0.01:
+            raise InputError(
+                f"{source}: the segments describe {self.audio.duration_s:.3f} s of audio, the audio has "
+                f"{audio.duration_s:.3f} s"
+            )
+
+    # --- views and other formats (each imports what it needs when called) ---------------------------------
+
+    def plot(self, waveform: Any = None) -> Any:
+        """A matplotlib ``Figure``: waveform and spectrogram with the final cuts, raw CTC spans and the token grid.
+
+        ``waveform`` (float ``[n_samples]`` at ``audio.sample_rate``) defaults to the audio file this segmentation
+        was computed on, read again and checked against its sha256.
+        """
+        from sgpa.plot import segmentation_figure
+
+        return segmentation_figure(self, self._waveform(waveform))
+
+    def save_plot(self, path: str | Path, waveform: Any = None) -> Path:
+        """Write :meth:`plot` as a PNG, atomically."""
+        from sgpa.plot import plot_segmentation
+
+        return plot_segmentation(self, self._waveform(waveform), path)
+
+    def to_textgrid(self, path: str | Path) -> Path:
+        """Write a Praat TextGrid (tiers: words, ctc, tokens), atomically."""
+        from sgpa.textgrid import write_textgrid
+
+        return write_textgrid(self, path)
+
+    def _waveform(self, waveform: Any) -> Any:
+        if waveform is not None:
+            return waveform
+        from sgpa.audio import load_audio
+
+        samples, info = load_audio(self.audio.path, sample_rate=self.audio.sample_rate, max_duration_s=None)
+        self.check_audio(info, source=self.audio.path)
+        return samples
+
+    @classmethod
+    def from_word_times(cls, audio: Any, words: Any, **options: Any) -> Segmentation:
+        """A segmentation from words timed elsewhere (MFA, WhisperX, a hand-labelled TextGrid): see
+        :func:`sgpa.pipeline.segmentation_from_word_times` for the parameters."""
+        from sgpa.pipeline import segmentation_from_word_times
+
+        return segmentation_from_word_times(audio, words, **options)
 
 
 #: The JSON Schema every written segmentation satisfies.

@@ -27,7 +27,7 @@ def tiny_lfm2_dir(tmp_path_factory) -> Path:
     """A 2.8 M-parameter LFM2-Audio checkpoint (random weights) built from liquid-audio's config classes."""
     import torch
 
-    from attribution.models.lfm2_tiny import save_random_lfm2_audio
+    from sgpa.attribution.models.lfm2_tiny import save_random_lfm2_audio
 
     torch.set_num_threads(1)
     return save_random_lfm2_audio(tmp_path_factory.mktemp("tiny-lfm2-audio"), seed=0)

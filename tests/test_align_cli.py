@@ -11,7 +11,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from cli.align import align
+from sgpa.cli.align import align
 from sgpa import ctc
 from sgpa.segmentation import validate_segmentation_json
 

@@ -105,7 +105,7 @@ def test_loaded_model_exposes_vocabulary_blank_delimiter_and_measured_frame_rate
 
 def test_label_sequence_puts_the_delimiter_between_spoken_words(tiny_acoustic_model):
     words = normalize_transcript("go 2 ☃ it", tiny_acoustic_model.characters)
-    labels, owners = label_sequence(words, tiny_acoustic_model)
+    labels, owners = label_sequence(words, tiny_acoustic_model.vocabulary, tiny_acoustic_model.word_delimiter)
     vocab = {index: token for token, index in tiny_acoustic_model.vocabulary.items()}
     assert "".join(vocab[int(label)] for label in labels) == "GO|TWO|IT"
     np.testing.assert_array_equal(owners, [0, 0, -1, 1, 1, 1, -1, 3, 3])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest_lfm2 import make_segmentation, speechlike_audio
 
-from attribution.models.ctc import ctc_prefix_log_probs, word_labels, word_terms
+from sgpa.attribution.models.ctc import ctc_prefix_log_probs, word_labels, word_terms
 from sgpa.errors import InputError
 
 WORDS = [("turn", 0.10, 0.45), ("the", 0.45, 0.60), ("lights", 0.60, 1.05), ("off", 1.05, 1.40)]
@@ -72,7 +72,7 @@ def test_word_labels_put_the_delimiter_before_every_scored_word_but_the_first():
 
 @pytest.fixture(scope="module")
 def backend(tiny_ctc_model_dir):
-    from attribution.models.ctc import CtcBackend
+    from sgpa.attribution.models.ctc import CtcBackend
 
     return CtcBackend.load(tiny_ctc_model_dir)
 
@@ -84,7 +84,7 @@ def backend_with_mask_vector(tiny_ctc_model_dir):
 
     from transformers import Wav2Vec2ForCTC
 
-    from attribution.models.ctc import CtcBackend
+    from sgpa.attribution.models.ctc import CtcBackend
     from sgpa.ctc import load_ctc_model
 
     acoustic_model = load_ctc_model(tiny_ctc_model_dir)
@@ -146,7 +146,7 @@ def test_full_coalition_equals_the_unmasked_audio(backend_with_mask_vector, audi
 
 
 def test_bad_inputs(backend, audio, segmentation, tmp_path):
-    from attribution.models.ctc import CtcBackend
+    from sgpa.attribution.models.ctc import CtcBackend
 
     with pytest.raises(InputError, match="masking"):
         backend.prepare(audio, segmentation, masking="embedding-mean")
@@ -172,9 +172,9 @@ def shipped_model_dir():
 
 def word_by_segment_shapley(text: str, voice: str) -> np.ndarray:
     """phi[j, i]: contribution of word j's audio segment (exact TTS times) to word i's log-probability term."""
-    from attribution.estimators import estimate
-    from attribution.game import Game
-    from attribution.models.ctc import CtcBackend
+    from sgpa.attribution.estimators import estimate
+    from sgpa.attribution.game import Game
+    from sgpa.attribution.models.ctc import CtcBackend
     from sgpa.corpus.flite import synthesize
 
     (utterance,) = synthesize([text], voice=voice)

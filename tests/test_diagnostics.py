@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from attribution.diagnostics import (
+from sgpa.attribution.diagnostics import (
     concentration,
     evaluation_cost,
     gini,

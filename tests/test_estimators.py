@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from attribution.estimators import AttributionResult, estimate, regression
-from attribution.estimators.exact import shapley_from_table
-from attribution.estimators.permutation import quadruples
-from attribution.estimators.result import all_coalitions
-from attribution.game import Game, coalition_keys
+from sgpa.attribution.estimators import AttributionResult, estimate, regression
+from sgpa.attribution.estimators.exact import shapley_from_table
+from sgpa.attribution.estimators.permutation import quadruples
+from sgpa.attribution.estimators.result import all_coalitions
+from sgpa.attribution.game import Game, coalition_keys
 from sgpa.errors import InputError
 
 SHAPLEY_METHODS = ("exact", "permutation", "kernel")

@@ -7,9 +7,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.estimators import estimate
-from attribution.estimators.result import all_coalitions
-from attribution.game import Game, coalition_keys
+from sgpa.attribution.estimators import estimate
+from sgpa.attribution.estimators.result import all_coalitions
+from sgpa.attribution.game import Game, coalition_keys
 
 
 @st.composite

@@ -12,7 +12,7 @@ import soundfile
 from click.testing import CliRunner
 from conftest_lfm2 import make_segmentation, tiny_lfm2_dir  # noqa: F401
 
-from attribution.explanation import Explanation
+from sgpa.attribution.explanation import Explanation
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "please open the window"
@@ -20,8 +20,8 @@ TEXT = "please open the window"
 
 @pytest.fixture(scope="module")
 def cli():
-    from cli.main import _register_commands
-    from cli.main import cli as group
+    from sgpa.cli.main import _register_commands
+    from sgpa.cli.main import cli as group
 
     _register_commands()
     return group
@@ -157,7 +157,7 @@ def test_text_players_report_the_audio_share(cli, speech, tiny_lfm2_dir, tmp_pat
 
 
 def test_explanation_json_round_trip_and_schema_check(tmp_path):
-    from attribution.explanation import Cost, Player
+    from sgpa.attribution.explanation import Cost, Player
     from sgpa.errors import InputError
 
     explanation = Explanation(

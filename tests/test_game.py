@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attribution.game import Game, coalition_keys
+from sgpa.attribution.game import Game, coalition_keys
 
 
 class RecordingValue:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest_lfm2 import make_segmentation, speechlike_audio, tiny_lfm2_dir  # noqa: F401
 
-from attribution.masking import token_keep_mask, token_owner
+from sgpa.attribution.masking import token_keep_mask, token_owner
 from sgpa.errors import InputError
 
 DURATION_S = 2.0
@@ -17,7 +17,7 @@ WORDS = [("turn", 0.16, 0.62), ("the", 0.62, 0.85), ("lights", 0.85, 1.40), ("of
 
 @pytest.fixture(scope="module")
 def backend(tiny_lfm2_dir):  # noqa: F811
-    from attribution.models.lfm2_audio import Lfm2AudioBackend
+    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend
 
     return Lfm2AudioBackend.load(Path(tiny_lfm2_dir), max_new_tokens=6)
 
@@ -136,8 +136,8 @@ def test_waveform_full_coalition_equals_unmasked(backend, audio, segmentation, g
 
 
 def test_exact_attributions_satisfy_efficiency(game):
-    from attribution.estimators import estimate
-    from attribution.game import Game
+    from sgpa.attribution.estimators import estimate
+    from sgpa.attribution.game import Game
 
     result = estimate(Game(game.log_probs, game.n_players, batch_size=game.batch_size), method="exact")
     assert result.phi.shape == (game.n_players, game.response.n_tokens)
@@ -146,7 +146,7 @@ def test_exact_attributions_satisfy_efficiency(game):
 
 
 def test_bad_inputs_raise_input_errors(backend, audio, segmentation, tmp_path):
-    from attribution.models.lfm2_audio import Lfm2AudioBackend
+    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend
 
     with pytest.raises(InputError, match="masking"):
         backend.prepare(audio, segmentation, masking="blur")
@@ -168,8 +168,8 @@ def test_token_owner_pads_and_truncates():
 
 
 def test_prompt_words_as_players_joint_audio_text_game(backend, audio, segmentation, game):
-    from attribution.explanation import audio_share
-    from attribution.models.lfm2_audio import prompt_word_tokens
+    from sgpa.attribution.explanation import audio_share
+    from sgpa.attribution.models.lfm2_audio import prompt_word_tokens
 
     prompt = "What does the speaker want?"
     words, owner = prompt_word_tokens(backend.processor.text, prompt)

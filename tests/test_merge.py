@@ -1,4 +1,4 @@
-"""sgpa.merge: raw word spans, interpolation, tiling, minimum duration and phrase merging."""
+"""sgpa.word_spans and sgpa.merge: raw word spans, interpolation, tiling, minimum duration and phrase merging."""
 
 from __future__ import annotations
 
@@ -7,18 +7,9 @@ import pytest
 
 from sgpa.ctc import CharacterAlignment
 from sgpa.errors import InputError
-from sgpa.merge import (
-    INTERPOLATED_WORD_S,
-    RawWordSpan,
-    build_word_segments,
-    context_spans,
-    delimiter_times_s,
-    enforce_min_duration,
-    interpolate_missing,
-    merge_into_phrases,
-    raw_word_spans,
-)
+from sgpa.merge import build_word_segments, context_spans, enforce_min_duration, merge_into_phrases
 from sgpa.text import NormalizedWord
+from sgpa.word_spans import INTERPOLATED_WORD_S, RawWordSpan, delimiter_times_s, interpolate_missing, raw_word_spans
 
 
 def span(start: float, end: float) -> RawWordSpan:

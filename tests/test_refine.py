@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import tone
+from sgpa.audio import frame_rms
 from sgpa.refine import (
     RefinementParameters,
     acoustic_features,
     refine_boundaries,
-    short_time_rms,
     spectral_flux,
 )
 
@@ -96,8 +96,8 @@ def test_spectral_flux_peaks_at_an_onset_and_vanishes_on_a_steady_tone():
     assert np.median(flux[120:180]) < 0.1 * flux.max()
 
 
-def test_short_time_rms_of_a_constant_signal():
-    np.testing.assert_allclose(short_time_rms(np.full(1600, 0.25), 80, 320)[3:-3], 0.25)
+def test_frame_rms_of_a_constant_signal():
+    np.testing.assert_allclose(frame_rms(np.full(1600, 0.25), frame_length=320, hop_length=80)[3:-3], 0.25)
 
 
 def test_speech_extent_finds_a_tone_between_silences():

@@ -1,4 +1,4 @@
-"""Estimators of Shapley values (and two labelled baselines) over a :class:`attribution.game.Game`.
+"""Estimators of Shapley values (and two labelled baselines) over a :class:`sgpa.attribution.game.Game`.
 
 Each estimator is a function ``approximate(game, budget, ...) -> AttributionResult`` in its own
 module; :func:`estimate` picks one by name.
@@ -18,9 +18,9 @@ Budgets count distinct model evaluations made by the call, the empty and full co
 
 from __future__ import annotations
 
-from attribution.estimators import baselines, exact, permutation, regression
-from attribution.estimators.result import AttributionResult
-from attribution.game import Game
+from sgpa.attribution.estimators import baselines, exact, permutation, regression
+from sgpa.attribution.estimators.result import AttributionResult
+from sgpa.attribution.game import Game
 from sgpa.errors import InputError
 
 METHODS = ("auto", "exact", "permutation", "kernel", "loo", "banzhaf")

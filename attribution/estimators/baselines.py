@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from attribution.estimators.result import (
+from sgpa.attribution.estimators.result import (
     AttributionResult,
     Run,
     affordable_groups,
     all_coalitions,
     with_total,
 )
-from attribution.game import Game
+from sgpa.attribution.game import Game
 
 DRAW_CHUNK = 64  # coalition pairs drawn at a time
 

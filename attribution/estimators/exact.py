@@ -6,8 +6,8 @@ from math import factorial
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, all_coalitions, with_total
-from attribution.game import Game
+from sgpa.attribution.estimators.result import AttributionResult, Run, all_coalitions, with_total
+from sgpa.attribution.game import Game
 
 
 def shapley_weights(n_players: int) -> np.ndarray:

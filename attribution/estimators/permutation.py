@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
-from attribution.game import Game
+from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from sgpa.attribution.game import Game
 
 DRAW_CHUNK = 32  # permutation pairs drawn at a time
 

@@ -29,8 +29,8 @@ from math import comb
 
 import numpy as np
 
-from attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
-from attribution.game import Game
+from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from sgpa.attribution.game import Game
 
 N_BOOTSTRAP = 100
 DRAW_CHUNK = 64  # coalition pairs drawn at a time

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attribution.game import Game, coalition_keys
+from sgpa.attribution.game import Game, coalition_keys
 from sgpa.errors import InputError
 
 

@@ -14,10 +14,11 @@ scalar game (sum over words) is the transcript log-likelihood. All prefix probab
 forward pass over the whole label sequence, because the forward variable of a state depends only on states
 before it.
 
-Labels: each word's normalised text, character by character, mapped onto the model's vocabulary (case folded
-to whichever case the vocabulary uses); characters the vocabulary lacks are skipped, and a word with none left
-gets the constant term 0 (recorded in ``details['unscored_words']``). Words are separated by the vocabulary's
-word delimiter (``|``) when it has one; the delimiter before a word belongs to that word.
+Labels: each word's normalised text spelled by stage 1's own :func:`sgpa.ctc.label_sequence` (case folded to
+whichever case the vocabulary uses; characters the vocabulary lacks are skipped), so the value scores exactly the
+label sequence the aligner aligned, delimiters inside a spelled-out numeral included. A word with no label left gets
+the constant term 0 (recorded in ``details['unscored_words']``). Words are separated by the vocabulary's word
+delimiter (``|``) when it has one; the delimiter before a word belongs to that word.
 
 Maskings: waveform ``silence`` (default), ``noise``, ``deletion``, re-encoded per coalition (deletion pads the
 remaining audio with trailing silence up to the shortest length on which the transcript can be spelled, so that
@@ -34,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from attribution.masking import coalition_rng, mask_waveform, noise_floor_rms, word_sample_spans
-from attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.attribution.masking import coalition_rng, mask_waveform, noise_floor_rms, word_sample_spans
+from sgpa.attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
 
@@ -45,25 +46,27 @@ WORD_DELIMITER = "|"
 
 
 def word_labels(words: list[str], vocab: dict[str, int], delimiter: str | None = WORD_DELIMITER) -> list[list[int]]:
-    """Label ids of each word; a word's list starts with the word delimiter when it is not the first scored word.
+    """Label ids of each word, spelled by stage 1's :func:`sgpa.ctc.label_sequence`.
+
+    A word's list starts with the word delimiter when it is not the first scored word; a word spoken as several
+    words (a numeral, "FORTY TWO", or a merged phrase) keeps the delimiters between them, exactly as the aligner
+    spells it.
 
     Parameters
     ----------
-    words : normalised word texts.
+    words : the words' spellings (normalised text; case is folded to the vocabulary's, missing characters dropped).
     vocab : token -> id of the CTC vocabulary.
     """
-    has_upper = any(token.isalpha() and token.isupper() for token in vocab)
-    delimiter_id = vocab.get(delimiter) if delimiter is not None else None
-    labels: list[list[int]] = []
-    scored_before = False
+    from sgpa.ctc import label_sequence, labels_per_word
+    from sgpa.text import NormalizedWord, spell
+
+    characters = {token for token in vocab if len(token) == 1 and token != delimiter}
+    spelled = []
     for word in words:
-        text = word.upper() if has_upper else word.lower()
-        ids = [vocab[ch] for ch in text if ch in vocab and ch != delimiter]
-        if ids and scored_before and delimiter_id is not None:
-            ids = [delimiter_id, *ids]
-        scored_before = scored_before or bool(ids)
-        labels.append(ids)
-    return labels
+        normalized, n_dropped = spell(word, characters)
+        spelled.append(NormalizedWord(text=word, spoken=word, normalized=normalized, n_unspellable=n_dropped))
+    label_ids, word_index = label_sequence(spelled, vocab, delimiter if delimiter in vocab else None)
+    return labels_per_word(label_ids, word_index, len(words))
 
 
 def ctc_prefix_log_probs(log_probs, labels: list[int], blank: int):
@@ -160,15 +163,11 @@ class CtcBackend(Backend):
         self.memory_budget_bytes = memory_budget_bytes
 
     @classmethod
-    def load(cls, model: str | Path | None = None, **options: Any) -> CtcBackend:
+    def load(cls, model: str | Path | None = None, *, device: str = "cpu", **options: Any) -> CtcBackend:
         """Load a CTC model from a folder or hub id; ``None`` = the project's shipped default model."""
         from sgpa.ctc import load_ctc_model
 
-        if model is not None and not Path(model).expanduser().is_dir():
-            looks_like_hub_id = isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~"))
-            if Path(model).expanduser().exists() or not looks_like_hub_id:
-                raise InputError(f"unknown model {str(model)!r}: not a model folder and not a hub id of the form owner/name")
-        return cls(load_ctc_model(model), **options)
+        return cls(load_ctc_model(model, device=device), **options)
 
     def emissions(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None):
         """Log-softmax emissions of equal-length waveforms ``(k, n_samples)`` -> ``(k, n_frames, vocab)`` (float64).
@@ -274,8 +273,9 @@ class CtcGame(PreparedGame):
         wave = mask_waveform(
             self.audio, self.spans, present, self.masking, noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present)
         )
-        flat = [label for ids in self.labels for label in ids]
-        min_frames = len(flat) + sum(a == b for a, b in zip(flat, flat[1:], strict=False))
+        from sgpa.ctc import min_frames_needed
+
+        min_frames = min_frames_needed(np.asarray([label for ids in self.labels for label in ids], dtype=np.int64))
         hop, receptive = frame_geometry(self.backend.model.config)
         min_samples = receptive + (max(min_frames, 1) - 1) * hop
         return wave if len(wave) >= min_samples else np.pad(wave, (0, min_samples - len(wave)))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.masking import (
+from sgpa.attribution.masking import (
     coalition_rng,
     embedding_baseline,
     mask_token_embeddings,
@@ -36,7 +36,7 @@ from attribution.masking import (
     token_owner,
     word_sample_spans,
 )
-from attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
 
@@ -383,7 +383,7 @@ def check_grid(segmentation: Segmentation) -> None:
 
 @dataclass
 class Lfm2AudioGame(PreparedGame):
-    """The value function of one utterance on LFM2-Audio (see :class:`attribution.models.base.PreparedGame`)."""
+    """The value function of one utterance on LFM2-Audio (see :class:`sgpa.attribution.models.base.PreparedGame`)."""
 
     backend: Lfm2AudioBackend | None = None
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgpa.ctc import label_sequence
 from sgpa.errors import InputError
 from sgpa.text import normalize_transcript
 from sgpa.training.model import SAMPLE_RATE, WORD_DELIMITER, character_vocabulary
@@ -63,16 +64,7 @@ def spell_transcript(text: str, vocab: dict[str, int] | None = None) -> tuple[np
     """
     vocab = vocab or character_vocabulary()
     characters = {token for token in vocab if len(token) == 1 and token != WORD_DELIMITER}
-    ids: list[int] = []
-    word_of_label: list[int] = []
-    for index, word in enumerate(normalize_transcript(text, characters)):
-        for part, sub_word in enumerate(word.normalized.split()):
-            if ids:
-                ids.append(vocab[WORD_DELIMITER])
-                word_of_label.append(index if part else -1)
-            ids.extend(vocab[char] for char in sub_word)
-            word_of_label.extend([index] * len(sub_word))
-    return np.asarray(ids, dtype=np.int64), np.asarray(word_of_label, dtype=np.int64)
+    return label_sequence(normalize_transcript(text, characters), vocab, WORD_DELIMITER)
 
 
 def transcript_to_labels(text: str, vocab: dict[str, int] | None = None) -> np.ndarray:
