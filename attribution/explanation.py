@@ -374,6 +374,7 @@ def explain(
     batch_size: int | None = None,
     progress: bool = False,
     text_players: bool = False,
+    normalization: str | None = None,
 ) -> Explanation:
     """Explain one utterance: prepare the backend's game, attribute it with the engine, assemble the result.
 
@@ -387,6 +388,8 @@ def explain(
     batch_size : coalitions per model call (``None``: chosen from memory by the backend).
     progress : show a progress bar over the evaluations.
     text_players : make the prompt's words players too (LFM2-Audio; reports the audio share A-SHAP).
+    normalization : waveform maskings: ``"frozen"`` (default) or ``"per-input"`` front-end normalisation (see
+        :data:`sgpa.attribution.models.base.NORMALIZATIONS`).
     """
     import time
 
@@ -396,12 +399,13 @@ def explain(
     started = time.perf_counter()
     options = {"text_players": True} if text_players else {}
     prepared = backend.prepare(audio, segmentation, prompt=prompt, masking=masking, seed=seed, batch_size=batch_size,
-                               **options)
+                               normalization=normalization, **options)
     game = Game(prepared.log_probs, prepared.n_players, batch_size=prepared.batch_size,
-                player_names=prepared.player_names, progress=progress)
+                player_names=prepared.player_names, progress=progress, null_players=prepared.null_players)
     result = estimate(game, method=method, budget=budget, tolerance=tolerance, seed=seed, progress=progress)
     parameters = {"estimator": method, "budget": budget, "tolerance": tolerance, "seed": seed,
-                  "text_players": text_players}
+                  "text_players": text_players, "normalization": prepared.details.get("normalization"),
+                  "null_players": [i for i, null in enumerate(game.null_players) if null]}
     explanation = build_explanation(
         result, segmentation=segmentation, prepared=prepared, game=game, backend=backend,
         parameters=parameters, wall_seconds=time.perf_counter() - started,

@@ -7,7 +7,9 @@ words masked. Evaluating ``value_fn`` is the expensive part of an explanation, s
 * never sends the same coalition twice (a cache keyed by the coalition's bits),
 * sends coalitions in batches of at most ``batch_size``,
 * counts what it sent: distinct coalitions (``n_evaluations``), calls (``n_batches``) and the seconds
-  spent inside ``value_fn`` (``eval_seconds``).
+  spent inside ``value_fn`` (``eval_seconds``),
+* spends nothing on *null players* the caller names (a word with no audio to mask): coalitions that differ
+  only in them are one coalition to the value function, so their Shapley values are exactly zero.
 
 The empty and the full coalition are evaluated on first use of :attr:`Game.v_empty` /
 :attr:`Game.v_full` and counted like any other coalition.
@@ -66,6 +68,9 @@ class Game:
         One name per player, carried into the results.
     progress : bool
         Show a tqdm bar counting evaluations.
+    null_players : sequence of bool, optional
+        Players ``value_fn`` provably ignores. Their membership is set to present before a coalition is
+        cached or sent, so they cost no evaluation and every estimator gives them exactly zero.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Game:
         batch_size: int = 64,
         player_names: Sequence[str] | None = None,
         progress: bool = False,
+        null_players: Sequence[bool] | None = None,
     ) -> None:
         if int(n_players) < 1:
             raise ValueError(f"a game needs at least one player, got n_players={n_players}")
@@ -87,6 +93,11 @@ class Game:
         self.batch_size = int(batch_size)
         self.player_names = list(player_names) if player_names is not None else None
         self.progress = progress
+        self.null_players = np.zeros(self.n_players, dtype=bool)
+        if null_players is not None:
+            if len(null_players) != n_players:
+                raise ValueError(f"{len(null_players)} null-player flags for {n_players} players")
+            self.null_players = np.asarray(null_players, dtype=bool)
         self.n_evaluations = 0
         self.n_batches = 0
         self.eval_seconds = 0.0
@@ -115,6 +126,10 @@ class Game:
         return self._n_outputs
 
     # --- cache ------------------------------------------------------------------------------------
+
+    def keys(self, coalitions: np.ndarray) -> list[bytes]:
+        """The cache key of each row of ``coalitions`` (bool[k, n]); rows differing only in null players share one."""
+        return coalition_keys(self._check(coalitions))
 
     def is_cached(self, coalitions: np.ndarray) -> np.ndarray:
         """bool[k]: which rows of ``coalitions`` (bool[k, n]) were already evaluated."""
@@ -173,6 +188,28 @@ class Game:
             grown[: len(self._index)] = self._store[: len(self._index)]
         self._store = grown
 
+    # --- null players ------------------------------------------------------------------------------
+
+    def without_null_players(self) -> Game:
+        """The game of the other players: a coalition of them is sent to this game with every null player present.
+
+        Its evaluations go through this game's cache and counters (so the cost of an explanation stays counted in
+        one place); estimators run on it and give the null players exactly zero (see
+        :func:`sgpa.attribution.estimators.estimate`).
+        """
+        keep = np.flatnonzero(~self.null_players)
+        null = self.null_players
+
+        def value_fn(coalitions: np.ndarray) -> np.ndarray:
+            full = np.broadcast_to(null, (len(coalitions), self.n_players)).copy()
+            full[:, keep] = coalitions
+            return self.values(full)
+
+        names = None if self.player_names is None else [self.player_names[i] for i in keep]
+        reduced = Game(value_fn, len(keep), batch_size=self.batch_size, player_names=names)
+        reduced.progress_bar = self.progress_bar  # one progress bar, over this game's evaluations
+        return reduced
+
     # --- progress ---------------------------------------------------------------------------------
 
     @contextmanager
@@ -208,6 +245,8 @@ class Game:
             if not np.isin(coalitions, (0, 1)).all():
                 raise ValueError("coalitions must be boolean (or 0/1) membership masks")
             coalitions = coalitions.astype(bool)
+        if self.null_players.any():
+            coalitions = coalitions | self.null_players  # one coalition to value_fn, whatever the null players do
         return coalitions
 
     def _check_output(self, out: np.ndarray, k: int) -> np.ndarray:

@@ -7,9 +7,12 @@ Two families, both pure functions over arrays:
   default, or the mean audio embedding of the utterance. Tokens owned by context (``owner == -1``) and by
   present words are untouched.
 * **waveform masking** (:func:`mask_waveform`): the samples of an absent word are replaced by digital
-  silence (``"silence"``), by Gaussian noise at the utterance's noise floor (``"noise"``), or cut out and the
-  rest concatenated (``"deletion"``; the audio gets shorter, so the encoder's token grid changes). The masked
-  audio is re-encoded for every coalition.
+  silence (``"silence"``), by Gaussian noise at the utterance's noise floor drawn once per word
+  (``"noise"``, :func:`noise_track`), or cut out and the rest concatenated (``"deletion"``; the audio gets
+  shorter, so the encoder's token grid changes). The masked audio is re-encoded for every coalition.
+
+Either way a coalition's input differs from another's only where their players differ; a player whose masking
+changes nothing (:func:`null_players`) is known to be null, and the game never spends an evaluation on it.
 
 Leading/trailing context and pauses between words are never removed: a pause is not a player, and deleting
 it from every coalition would bias every value.
@@ -102,16 +105,51 @@ def noise_floor_rms(audio: np.ndarray, sample_rate: int, percentile: float = 10.
     return float(np.percentile(rms, percentile))
 
 
+def noise_track(spans: np.ndarray, n_samples: int, noise_rms: float, seed: int) -> np.ndarray:
+    """The noise that replaces each word under ``"noise"`` masking, drawn once per word.
+
+    Word ``i``'s noise comes from a generator seeded by ``(seed, i)`` alone, so a coalition's input differs from
+    another's only in the words where the two coalitions differ. (Noise drawn per *coalition* would differ
+    everywhere between any two coalitions, and a player with no audio would receive a non-zero value: the null
+    player axiom would fail.)
+
+    Parameters
+    ----------
+    spans : int ``(n_words, 2)`` sample spans from :func:`word_sample_spans` (non-overlapping).
+    n_samples : length of the audio.
+    noise_rms : standard deviation of the Gaussian noise (see :func:`noise_floor_rms`).
+    seed : the explanation's seed.
+
+    Returns
+    -------
+    float32 ``(n_samples,)``: each word's noise on its own span, zeros elsewhere.
+    """
+    track = np.zeros(n_samples, dtype=np.float32)
+    for index, (start, end) in enumerate(spans):
+        if end > start:
+            noise = np.random.default_rng([seed, index]).standard_normal(end - start) * noise_rms
+            track[start:end] = noise.astype(np.float32)
+    return track
+
+
+def absent_samples(spans: np.ndarray, present: np.ndarray, n_samples: int) -> np.ndarray:
+    """bool ``(n_samples,)``: the samples of the words absent from a coalition (``present``: bool ``(n_words,)``)."""
+    absent = np.zeros(n_samples, dtype=bool)
+    for (start, end), is_present in zip(spans, np.asarray(present, dtype=bool), strict=True):
+        if not is_present:
+            absent[start:end] = True
+    return absent
+
+
 def mask_waveform(
     audio: np.ndarray,
     spans: np.ndarray,
     present: np.ndarray,
     masking: str,
     *,
-    noise_rms: float = 0.0,
-    rng: np.random.Generator | None = None,
+    noise: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The audio of one coalition: absent words silenced, replaced by noise, or deleted.
+    """The audio of one coalition: absent words silenced, replaced by their noise, or deleted.
 
     Parameters
     ----------
@@ -119,36 +157,39 @@ def mask_waveform(
     spans : int ``(n_words, 2)`` sample spans ``[start, end)`` from :func:`word_sample_spans`.
     present : bool ``(n_words,)``.
     masking : ``"silence"``, ``"noise"`` or ``"deletion"``.
-    noise_rms : standard deviation of the Gaussian noise for ``"noise"`` (see :func:`noise_floor_rms`).
-    rng : the noise source for ``"noise"``; pass a generator seeded per coalition for reproducible values.
+    noise : for ``"noise"``, the utterance's :func:`noise_track` (the same for every coalition).
 
     Returns
     -------
     float32 array: ``(n_samples,)`` for silence and noise, shorter for deletion.
     """
-    present = np.asarray(present, dtype=bool)
-    absent = np.zeros(len(audio), dtype=bool)
-    for (start, end), is_present in zip(spans, present, strict=True):
-        if not is_present:
-            absent[start:end] = True
+    if masking not in WAVEFORM_MASKINGS:
+        raise ValueError(f"unknown waveform masking {masking!r}; expected one of {WAVEFORM_MASKINGS}")
+    absent = absent_samples(spans, present, len(audio))
     if masking == "deletion":
         return np.asarray(audio[~absent], dtype=np.float32)
     masked = np.array(audio, dtype=np.float32, copy=True)
     if masking == "silence":
         masked[absent] = 0.0
-    elif masking == "noise":
-        rng = rng if rng is not None else np.random.default_rng(0)
-        masked[absent] = (rng.standard_normal(int(absent.sum())) * noise_rms).astype(np.float32)
     else:
-        raise ValueError(f"unknown waveform masking {masking!r}; expected one of {WAVEFORM_MASKINGS}")
+        if noise is None:
+            raise ValueError("noise masking needs the utterance's noise track (see noise_track)")
+        masked[absent] = noise[absent]
     return masked
 
 
-def coalition_rng(seed: int, present: np.ndarray) -> np.random.Generator:
-    """A noise generator determined by the seed and the coalition alone.
+def null_players(spans: np.ndarray, owner: np.ndarray | None = None, n_players: int | None = None) -> np.ndarray:
+    """bool ``(n_players,)``: players whose masking changes nothing, so their Shapley value is exactly zero.
 
-    The same coalition then gets the same noise whether it is evaluated alone or in a batch, and in any order,
-    so a cached value and a recomputed one agree.
+    A word is null when its sample span is empty (waveform maskings) or, with ``owner`` (embedding maskings: the
+    word index owning each token or frame, ``-1`` for context), when it owns no token. Players beyond the words
+    (``n_players`` > number of spans) are not judged here and count as not null.
     """
-    key = int.from_bytes(np.packbits(np.asarray(present, dtype=bool)).tobytes() or b"\0", "little")
-    return np.random.default_rng([seed, len(present), key])
+    n_words = len(spans)
+    if owner is None:
+        null = np.asarray(spans)[:, 1] <= np.asarray(spans)[:, 0]
+    else:
+        null = ~np.isin(np.arange(n_words), np.asarray(owner))
+    if n_players is not None and n_players > n_words:
+        null = np.concatenate([null, np.zeros(n_players - n_words, dtype=bool)])
+    return null

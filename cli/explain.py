@@ -11,6 +11,7 @@ from sgpa.errors import InputError
 
 from sgpa.attribution.estimators import METHODS as ESTIMATORS
 from sgpa.attribution.models import BACKENDS
+from sgpa.attribution.models.base import DEFAULT_NORMALIZATION, NORMALIZATIONS
 
 
 @click.command("explain")
@@ -33,6 +34,9 @@ from sgpa.attribution.models import BACKENDS
 @click.option("--masking", default=None,
               help="How absent words are removed: embedding, embedding-mean (lfm2-audio), silence, noise, deletion; "
                    "embedding (ctc: its SpecAugment mask vector). Default: embedding (lfm2-audio), silence (ctc).")
+@click.option("--normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULT_NORMALIZATION, show_default=True,
+              help="Waveform maskings: normalise every coalition with the full utterance's statistics (frozen), or "
+                   "let the model's front end normalise each masked input anew (per-input).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampled estimators and noise masking.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True, help="Length cap of the reference response.")
 @click.option("--batch-size", type=int, default=None, help="Coalitions per model call. Default: chosen from memory.")
@@ -57,6 +61,7 @@ def explain(
     budget: int | None,
     tolerance: float | None,
     masking: str | None,
+    normalization: str,
     seed: int,
     max_new_tokens: int,
     batch_size: int | None,
@@ -79,7 +84,7 @@ def explain(
         raise InputError("give exactly one of --transcript and --segments")
     explanation = run_explanation(
         audio_path, segments if segments is not None else transcript, model=model, backend=backend, prompt=prompt,
-        masking=masking, estimator=estimator, budget=budget, tolerance=tolerance, seed=seed, batch_size=batch_size,
+        masking=masking, normalization=normalization, estimator=estimator, budget=budget, tolerance=tolerance, seed=seed, batch_size=batch_size,
         text_players=text_players, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
         aligner=load_aligner(align_model, device) if align_model is not None else None, progress=not quiet,
     )

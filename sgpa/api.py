@@ -137,6 +137,7 @@ def explain(
     backend: Any = None,
     prompt: str | None = None,
     masking: str | None = None,
+    normalization: str | None = None,
     estimator: str = "auto",
     budget: int | None = None,
     tolerance: float | None = None,
@@ -170,6 +171,9 @@ def explain(
     masking
         How an absent word is removed: ``embedding``, ``embedding-mean``, ``silence``, ``noise``, ``deletion``
         (default: the backend's).
+    normalization
+        Waveform maskings: ``"frozen"`` (default; every coalition normalised with the full utterance's statistics)
+        or ``"per-input"`` (the model's front end normalises each masked input anew).
     estimator, budget, tolerance, seed
         ``auto`` (exact when 2^n fits the budget), ``exact``, ``permutation``, ``kernel``, ``loo``, ``banzhaf``; the
         most model evaluations; stop a sampled estimator when every standard error is below ``tolerance``.
@@ -226,6 +230,7 @@ def explain(
     explanation = run_explanation(
         explainer, waveform, segmentation, prompt=prompt, masking=masking, method=estimator, budget=budget,
         tolerance=tolerance, seed=seed, batch_size=batch_size, progress=progress, text_players=text_players,
+        normalization=normalization,
     )
     is_chat_model = explainer.name != "ctc"
     explanation.parameters.update({

@@ -123,9 +123,9 @@ def test_per_word_terms_sum_to_the_masked_transcript_log_probability(
         present = coalitions[row]
         if masking == "embedding":
             frames = (game.frame_owner >= 0) & ~present[np.maximum(game.frame_owner, 0)]
-            emissions = backend.emissions(audio[None], frames[None])
+            emissions = backend.emissions(backend.input_values(audio[None]), frames[None])
         else:
-            emissions = backend.emissions(game.masked_waveform(present)[None])
+            emissions = backend.emissions(backend.input_values(game.masked_waveform(present)[None], game.frozen_stats))
         loss = torch.nn.functional.ctc_loss(
             emissions.transpose(0, 1), torch.tensor([labels]), torch.tensor([emissions.shape[1]]),
             torch.tensor([len(labels)]), blank=backend.blank_id, reduction="none",

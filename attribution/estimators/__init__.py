@@ -18,6 +18,10 @@ Budgets count distinct model evaluations made by the call, the empty and full co
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from sgpa.attribution.estimators import baselines, exact, permutation, regression
 from sgpa.attribution.estimators.result import AttributionResult
 from sgpa.attribution.game import Game
@@ -82,6 +86,8 @@ def estimate(
     """
     if method not in METHODS:
         raise InputError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
+    if game.null_players.any():
+        return _with_null_players(game, method, budget, tolerance, seed, progress)
     n = game.n_players
     if budget is None:
         # Naming a method without a budget gets what that method needs for its full answer.
@@ -104,6 +110,42 @@ def estimate(
     if method == "loo":
         return baselines.leave_one_out(game, budget, progress)
     return baselines.banzhaf(game, budget, tolerance, seed, progress)
+
+
+def _with_null_players(
+    game: Game, method: str, budget: int | None, tolerance: float | None, seed: int, progress: bool
+) -> AttributionResult:
+    """Estimate the game of the players that are not null, and give every null player exactly zero.
+
+    A null player changes no input, so it changes no value: its Shapley (and Banzhaf, and leave-one-out) value is
+    zero, and the others' values are those of the game without it. A sampled estimator run on the whole game would
+    instead spread sampling noise onto it. The budget is the same: coalitions that differ only in null players are
+    one evaluation.
+    """
+    keep = ~game.null_players
+    n = game.n_players
+    if not keep.any():  # nothing can change the input: every value is v(N) = v(empty)
+        v_full = game.v_full
+        zeros = np.zeros((n, len(v_full)))
+        return AttributionResult(
+            method="exact" if method == "auto" else method, index={"loo": "loo", "banzhaf": "banzhaf"}.get(method, "shapley"),
+            phi=zeros, stderr=None, v_empty=game.v_empty, v_full=v_full, efficiency_gap=np.zeros(len(v_full)),
+            n_evaluations=game.n_evaluations, n_batches=game.n_batches, eval_seconds=game.eval_seconds,
+            wall_seconds=0.0, budget=int(budget or 1), converged=True, player_names=game.player_names,
+        )
+    reduced = estimate(game.without_null_players(), method, budget, tolerance, seed, progress)
+
+    def expand(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        full = np.zeros((n, *values.shape[1:]))
+        full[keep] = values
+        return full
+
+    return replace(
+        reduced, phi=expand(reduced.phi), stderr=expand(reduced.stderr), stderr_total=expand(reduced.stderr_total),
+        player_names=game.player_names,
+    )
 
 
 __all__ = ["AttributionResult", "Game", "METHODS", "auto_method", "default_budget", "estimate"]

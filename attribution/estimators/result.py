@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sgpa.attribution.game import Game, coalition_keys
+from sgpa.attribution.game import Game
 from sgpa.errors import InputError
 
 
@@ -193,7 +193,7 @@ def affordable_groups(game: Game, candidates: np.ndarray, pending: set[bytes], n
     """
     m, g, n = candidates.shape
     flat = candidates.reshape(m * g, n)
-    keys = coalition_keys(flat)
+    keys = game.keys(flat)
     cached = game.is_cached(flat)
     for j in range(m):
         new = {key for key, hit in zip(keys[j * g : (j + 1) * g], cached[j * g : (j + 1) * g])

@@ -50,6 +50,8 @@ class PreparedGame(ABC):
     masking : the masking strategy in use.
     batch_size : how many coalitions one model call scores (chosen from memory).
     details : backend-specific facts worth recording in the explanation (prompt, token counts, ...).
+    null_players : one flag per player: True where masking the player changes nothing in the model's input (a word
+        with an empty span, or with no token under embedding masking); the game gives it exactly zero.
     """
 
     response: Response
@@ -57,6 +59,7 @@ class PreparedGame(ABC):
     masking: str
     batch_size: int
     details: dict[str, Any] = field(default_factory=dict)
+    null_players: np.ndarray | None = None
 
     @property
     def n_players(self) -> int:
@@ -99,11 +102,14 @@ class Backend(ABC):
         seed: int = 0,
         batch_size: int | None = None,
         text_players: bool = False,
+        normalization: str | None = None,
     ) -> PreparedGame:
         """Encode ``audio`` (float32 mono at 16 kHz, shape ``(n_samples,)``) once and generate the reference response.
 
         The players are the segmentation's words, followed, when ``text_players`` is set and the backend supports
-        it, by the prompt's words (a joint audio + text game).
+        it, by the prompt's words (a joint audio + text game). ``normalization`` (waveform maskings): ``"frozen"``
+        normalises every coalition's input with the full utterance's statistics, ``"per-input"`` lets the model's
+        front end normalise each masked input anew (see :data:`NORMALIZATIONS`).
         """
 
     def check_masking(self, masking: str | None) -> str:
@@ -115,6 +121,22 @@ class Backend(ABC):
                 f"unknown masking {masking!r} for the {self.name} backend (choose from {', '.join(self.maskings)})"
             )
         return masking
+
+
+#: How a waveform-masked input is normalised by the model's front end: with the full utterance's statistics
+#: ("frozen", the default: a present word's input is then exactly what it is in the full utterance), or anew
+#: for every coalition ("per-input": a word left alone is rescaled, by 2-9x on the shipped CTC model).
+NORMALIZATIONS = ("frozen", "per-input")
+DEFAULT_NORMALIZATION = "frozen"
+
+
+def check_normalization(normalization: str | None) -> str:
+    """``normalization`` if known, the default if ``None``; ``InputError`` otherwise."""
+    if normalization is None:
+        return DEFAULT_NORMALIZATION
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"unknown normalization {normalization!r} (choose from {', '.join(NORMALIZATIONS)})")
+    return normalization
 
 
 def check_coalitions(coalitions: np.ndarray, n_players: int) -> np.ndarray:

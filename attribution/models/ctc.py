@@ -35,8 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from sgpa.attribution.masking import coalition_rng, mask_waveform, noise_floor_rms, word_sample_spans
-from sgpa.attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.attribution.masking import mask_waveform, noise_floor_rms, noise_track, null_players, word_sample_spans
+from sgpa.attribution.models.base import (
+    Backend,
+    PreparedGame,
+    Response,
+    batch_size_for_memory,
+    check_coalitions,
+    check_normalization,
+)
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
 
@@ -169,17 +176,29 @@ class CtcBackend(Backend):
 
         return cls(load_ctc_model(model, device=device), **options)
 
-    def emissions(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None):
-        """Log-softmax emissions of equal-length waveforms ``(k, n_samples)`` -> ``(k, n_frames, vocab)`` (float64).
+    def input_values(self, waves: np.ndarray, frozen_stats: tuple[float, float] | None = None) -> np.ndarray:
+        """The model's input for equal-length waveforms ``(k, n_samples)``, float32 ``(k, n_samples)``.
 
-        The waveforms go through the model's own feature extractor (per-utterance normalisation), as in stage 1.
+        Without ``frozen_stats`` each waveform goes through the model's own feature extractor, which (for wav2vec2
+        with ``do_normalize``) rescales it to zero mean and unit variance, as stage 1 does. With
+        ``frozen_stats = (mean, variance)`` of the full utterance, every coalition is normalised by those same
+        numbers: silencing words then leaves the present words' samples exactly as they are in the full input.
         """
+        extractor = self.acoustic_model.processor.feature_extractor
+        waves = np.asarray(waves, dtype=np.float32)
+        if frozen_stats is None or not getattr(extractor, "do_normalize", False):
+            return extractor(list(waves), sampling_rate=SAMPLE_RATE, return_tensors="np")["input_values"]
+        mean, variance = frozen_stats
+        # the feature extractor's own formula (zero_mean_unit_var_norm), with the full utterance's statistics
+        return ((waves - mean) / np.sqrt(variance + 1e-7)).astype(np.float32)
+
+    def emissions(self, input_values: np.ndarray, mask_time_indices: np.ndarray | None = None):
+        """Log-softmax emissions of model inputs ``(k, n_samples)`` (:meth:`input_values`) -> ``(k, n_frames, vocab)``
+        (float64)."""
         import torch
 
-        extractor = self.acoustic_model.processor.feature_extractor
-        inputs = extractor(list(np.asarray(waves, dtype=np.float32)), sampling_rate=SAMPLE_RATE, return_tensors="pt")
         device = next(self.model.parameters()).device
-        kwargs = {"input_values": inputs["input_values"].to(device)}
+        kwargs = {"input_values": torch.as_tensor(np.asarray(input_values, dtype=np.float32), device=device)}
         if mask_time_indices is not None:
             kwargs["mask_time_indices"] = torch.as_tensor(mask_time_indices, dtype=torch.bool, device=device)
         with torch.no_grad():
@@ -196,8 +215,10 @@ class CtcBackend(Backend):
         seed: int = 0,
         batch_size: int | None = None,
         text_players: bool = False,
+        normalization: str | None = None,
     ) -> CtcGame:
         masking = self.check_masking(masking)
+        normalization = check_normalization(normalization)
         if prompt is not None or text_players:
             raise InputError("the ctc backend takes no --prompt (its value is the transcript's log-probability)")
         has_mask_vector = getattr(self.model.base_model, "masked_spec_embed", None) is not None
@@ -225,6 +246,7 @@ class CtcBackend(Backend):
         if batch_size is None:
             batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
         words = [w.text for w in segmentation.words]
+        spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
         return CtcGame(
             response=Response(text=" ".join(words), token_ids=[-1] * len(words), tokens=words),
             player_names=words,
@@ -235,14 +257,17 @@ class CtcBackend(Backend):
                 "frames": n_frames,
                 "frame_hop_s": hop / SAMPLE_RATE,
                 "unscored_words": [i for i, ids in enumerate(labels) if not ids],
+                "normalization": normalization if masking != "embedding" else None,
             },
+            null_players=null_players(spans, frame_owner if masking == "embedding" else None),
             backend=self,
             audio=audio,
             labels=labels,
             frame_owner=frame_owner,
-            spans=word_sample_spans(segmentation, SAMPLE_RATE, len(audio)),
-            noise_rms=noise_floor_rms(audio, SAMPLE_RATE),
-            seed=seed,
+            spans=spans,
+            noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
+            frozen_stats=(float(np.mean(audio, dtype=np.float64)), float(np.var(audio, dtype=np.float64)))
+            if normalization == "frozen" else None,
         )
 
 
@@ -255,11 +280,11 @@ class CtcGame(PreparedGame):
     labels: list[list[int]] = field(default_factory=list)
     frame_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
-    noise_rms: float = 0.0
-    seed: int = 0
+    noise: np.ndarray | None = None
+    frozen_stats: tuple[float, float] | None = None
 
     def terms(self, waves: np.ndarray, mask_time_indices: np.ndarray | None = None) -> np.ndarray:
-        emissions = self.backend.emissions(waves, mask_time_indices)
+        emissions = self.backend.emissions(self.backend.input_values(waves, self.frozen_stats), mask_time_indices)
         flat = [label for ids in self.labels for label in ids]
         prefix, total = ctc_prefix_log_probs(emissions, flat, self.backend.blank_id)
         return word_terms(prefix, total, self.labels).cpu().numpy()
@@ -270,9 +295,7 @@ class CtcGame(PreparedGame):
         Deletion can leave too few frames to spell the transcript (log P = -inf); the rest is then padded with
         trailing silence up to the shortest audio on which the transcript is possible.
         """
-        wave = mask_waveform(
-            self.audio, self.spans, present, self.masking, noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present)
-        )
+        wave = mask_waveform(self.audio, self.spans, present, self.masking, noise=self.noise)
         from sgpa.ctc import min_frames_needed
 
         min_frames = min_frames_needed(np.asarray([label for ids in self.labels for label in ids], dtype=np.int64))

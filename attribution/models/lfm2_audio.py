@@ -19,6 +19,7 @@ once and copied across the batch. Coalitions are scored in batches sized from me
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,16 +28,24 @@ from typing import Any
 import numpy as np
 
 from sgpa.attribution.masking import (
-    coalition_rng,
     embedding_baseline,
     mask_token_embeddings,
     mask_waveform,
     noise_floor_rms,
+    noise_track,
+    null_players,
     token_keep_mask,
     token_owner,
     word_sample_spans,
 )
-from sgpa.attribution.models.base import Backend, PreparedGame, Response, batch_size_for_memory, check_coalitions
+from sgpa.attribution.models.base import (
+    Backend,
+    PreparedGame,
+    Response,
+    batch_size_for_memory,
+    check_coalitions,
+    check_normalization,
+)
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
 
@@ -45,8 +54,12 @@ TOKEN_DURATION_S = 0.08
 DEFAULT_PROMPT = "Perform ASR."
 IM_END_ID = 7
 AUDIO_START_ID = 128
-# embedding masking: "embedding" replaces absent tokens by zeros, "embedding-mean" by the mean audio embedding
-MASKINGS = ("embedding", "embedding-mean", "silence", "noise", "deletion")
+# embedding masking: "embedding" replaces absent tokens by zeros, "embedding-mean" by the mean audio embedding;
+# "encoder-input" zeroes the absent words' normalised log-mel frames (the utterance's per-band mean) before the
+# conformer, which then runs per coalition: an absent word cannot reach the kept tokens through its attention.
+MASKINGS = ("embedding", "embedding-mean", "encoder-input", "silence", "noise", "deletion")
+WAVEFORM_MASKINGS = ("silence", "noise", "deletion")
+MEL_HOP_S = 0.01  # LFM2-Audio's log-mel hop (10 ms, centred frames)
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -154,15 +167,48 @@ class Lfm2AudioBackend(Backend):
 
     # --- pieces of the forward pass -------------------------------------------------------------------------
 
-    def log_mel(self, waves: np.ndarray):
-        """Log-mel features of equal-length waveforms: float ``(k, n_samples)`` -> ``(k, 128, n_frames)``."""
+    def log_mel(self, waves: np.ndarray, frozen_stats: Any = None):
+        """Log-mel features of equal-length waveforms: float ``(k, n_samples)`` -> ``(k, 128, n_frames)``.
+
+        liquid-audio's front end normalises every band of every input to zero mean and unit variance over its own
+        frames. With ``frozen_stats`` (:meth:`mel_statistics` of the full utterance) every input is normalised with
+        those instead, so that silencing some words leaves the other words' features as they are.
+        """
         import torch
 
         wave_t = torch.as_tensor(np.asarray(waves, dtype=np.float32), device=self.device)
         lengths = torch.full((wave_t.shape[0],), wave_t.shape[1], dtype=torch.long, device=self.device)
         with torch.no_grad():
-            mel, _ = self.processor.audio(wave_t, lengths)
+            if frozen_stats is None:
+                mel, _ = self.processor.audio(wave_t, lengths)
+                return mel.to(self.dtype)
+            mel, mel_lengths = self._unnormalised_front_end()(wave_t, lengths)
+            mean, std = frozen_stats
+            valid = int(mel_lengths[0])
+            mel[:, :, :valid] = (mel[:, :, :valid] - mean[:, :, None]) / std[:, :, None]
         return mel.to(self.dtype)
+
+    def mel_statistics(self, wave: np.ndarray):
+        """Per-band mean and standard deviation ``((1, 128), (1, 128))`` of one waveform's log-mel, computed by
+        liquid-audio's own ``normalize_batch`` (what its front end divides by)."""
+        import torch
+        from liquid_audio.model.conformer.processor import normalize_batch
+
+        wave_t = torch.as_tensor(np.asarray(wave, dtype=np.float32)[None], device=self.device)
+        lengths = torch.full((1,), wave_t.shape[1], dtype=torch.long, device=self.device)
+        with torch.no_grad():
+            mel, mel_lengths = self._unnormalised_front_end()(wave_t, lengths)
+            _, mean, std = normalize_batch(mel, mel_lengths, normalize_type="per_feature")
+        return mean, std
+
+    def _unnormalised_front_end(self):
+        """liquid-audio's log-mel filterbank without its per-input normalisation (a shallow copy sharing weights)."""
+        if getattr(self, "_raw_front_end", None) is None:
+            featurizer = copy.copy(self.processor.audio.featurizer)
+            featurizer.normalize = None  # a plain attribute of the copy: the processor's own front end is untouched
+            # liquid-audio stores a wrapped `forward` on the instance, bound to the original object: call the class's
+            self._raw_front_end = functools.partial(type(featurizer).forward, featurizer)
+        return self._raw_front_end
 
     def encode_mel(self, mel):
         """Audio embeddings, one per 80 ms: ``(k, 128, n_frames)`` -> ``(k, ceil(n_frames / 8), hidden)``."""
@@ -274,18 +320,22 @@ class Lfm2AudioBackend(Backend):
         seed: int = 0,
         batch_size: int | None = None,
         text_players: bool = False,
+        normalization: str | None = None,
     ) -> Lfm2AudioGame:
         """See :meth:`Backend.prepare`. With ``text_players`` the prompt's words are players too (after the audio
         words): an absent prompt word has its token embeddings replaced by zeros, like an absent audio token. The
         prompt then differs between coalitions, so the system-turn cache cannot be shared and is not used."""
         masking = self.check_masking(masking)
+        normalization = check_normalization(normalization)
         prompt = DEFAULT_PROMPT if prompt is None else prompt
         audio = np.asarray(audio, dtype=np.float32)
         check_grid(segmentation)
         if segmentation.n_words == 0:
             raise InputError("the segmentation has no words: nothing to explain")
 
-        full_embeddings = self.encode_mel(self.log_mel(audio[None]))  # (1, n_audio, hidden)
+        frozen_stats = self.mel_statistics(audio) if normalization == "frozen" else None
+        full_mel = self.log_mel(audio[None], frozen_stats)  # (1, 128, n_mel_frames)
+        full_embeddings = self.encode_mel(full_mel)  # (1, n_audio, hidden)
         n_audio = int(full_embeddings.shape[1])
         owner = token_owner(segmentation, n_audio)
         if segmentation.grid.n_tokens > n_audio + 1:
@@ -322,6 +372,12 @@ class Lfm2AudioBackend(Backend):
         baseline = None
         if masking in ("embedding", "embedding-mean"):
             baseline = embedding_baseline(full_embeddings[0], "zero" if masking == "embedding" else "mean")
+        spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
+        mel_owner = mel_frame_owner(segmentation, int(full_mel.shape[-1]))
+        owner_of_masking = {"embedding": owner, "embedding-mean": owner, "encoder-input": mel_owner}.get(masking)
+        null = null_players(spans, owner_of_masking, n_players=segmentation.n_words + len(prompt_words))
+        if text_players:
+            null[segmentation.n_words :] = ~np.isin(np.arange(len(prompt_words)), prompt_owner)
         return Lfm2AudioGame(
             response=response,
             player_names=[w.text for w in segmentation.words] + prompt_words,
@@ -337,16 +393,20 @@ class Lfm2AudioBackend(Backend):
                 "n_audio_players": segmentation.n_words,
                 "text_players": prompt_words,
                 "text_baseline": "zero embedding" if text_players else None,
+                "normalization": normalization if masking in WAVEFORM_MASKINGS else None,
             },
+            null_players=null,
             backend=self,
             audio=audio,
             layout=layout,
             owner=owner,
             full_embeddings=full_embeddings,
             baseline=baseline,
-            spans=word_sample_spans(segmentation, SAMPLE_RATE, len(audio)),
-            noise_rms=noise_floor_rms(audio, SAMPLE_RATE),
-            seed=seed,
+            spans=spans,
+            noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
+            frozen_stats=frozen_stats,
+            full_mel=full_mel,
+            mel_owner=mel_owner,
             cache=cache,
             n_audio_players=segmentation.n_words,
             text_owner=text_owner,
@@ -371,6 +431,16 @@ def prompt_word_tokens(tokenizer: Any, prompt: str) -> tuple[list[str], np.ndarr
     return [w for _, _, w in words], owner
 
 
+def mel_frame_owner(segmentation: Segmentation, n_frames: int) -> np.ndarray:
+    """The word owning each log-mel frame (centred every 10 ms): the word whose span holds the frame's centre, or
+    ``-1`` (context). Shape ``(n_frames,)``, int64."""
+    centres_s = np.arange(n_frames) * MEL_HOP_S
+    owner = np.full(n_frames, -1, dtype=np.int64)
+    for index, word in enumerate(segmentation.words):
+        owner[(centres_s >= word.start) & (centres_s < word.end)] = index
+    return owner
+
+
 def check_grid(segmentation: Segmentation) -> None:
     """The segmentation must be mapped to LFM2-Audio's grid: 80 ms tokens from time 0."""
     grid = segmentation.grid
@@ -392,25 +462,28 @@ class Lfm2AudioGame(PreparedGame):
     full_embeddings: Any = None
     baseline: Any = None
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
-    noise_rms: float = 0.0
-    seed: int = 0
+    noise: np.ndarray | None = None
+    frozen_stats: Any = None
+    full_mel: Any = None
+    mel_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     cache: Any = None
     n_audio_players: int = 0
     text_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def audio_embeddings(self, coalitions: np.ndarray) -> list[tuple[np.ndarray, Any]]:
         """Masked audio embeddings, grouped by length: ``[(row indices, (rows, n_audio, hidden)), ...]``."""
+        import torch
+
         backend = self.backend
         if self.baseline is not None:
             keep = token_keep_mask(coalitions, self.owner)
             return [(np.arange(len(coalitions)), mask_token_embeddings(self.full_embeddings[0], keep, self.baseline))]
-        waves = [
-            mask_waveform(
-                self.audio, self.spans, present, self.masking,
-                noise_rms=self.noise_rms, rng=coalition_rng(self.seed, present),
-            )
-            for present in coalitions
-        ]
+        if self.masking == "encoder-input":
+            keep = torch.as_tensor(token_keep_mask(coalitions, self.mel_owner), device=self.full_mel.device)
+            mel = torch.where(keep[:, None, :], self.full_mel, torch.zeros((), dtype=self.full_mel.dtype,
+                                                                          device=self.full_mel.device))
+            return [(np.arange(len(coalitions)), backend.encode_mel(mel))]
+        waves = [mask_waveform(self.audio, self.spans, present, self.masking, noise=self.noise) for present in coalitions]
         groups = []
         lengths = np.array([len(w) for w in waves])
         for length in np.unique(lengths):
@@ -419,7 +492,7 @@ class Lfm2AudioGame(PreparedGame):
                 waves_rows = [np.zeros(SAMPLE_RATE // 100 * 9, dtype=np.float32) for _ in rows]
             else:
                 waves_rows = [waves[r] for r in rows]
-            groups.append((rows, backend.encode_mel(backend.log_mel(np.stack(waves_rows)))))
+            groups.append((rows, backend.encode_mel(backend.log_mel(np.stack(waves_rows), self.frozen_stats))))
         return groups
 
     def mask_prompt(self, embeddings, coalitions: np.ndarray):
