@@ -25,6 +25,9 @@ SCHEMA_VERSION = "1.0"
 
 _NUMBER_LIST = {"type": "array", "items": {"type": "number"}}
 _MATRIX = {"type": "array", "items": _NUMBER_LIST}
+# standard errors: null where a sampled estimate has no error estimate (see "stderr_note")
+_STDERR_LIST = {"type": "array", "items": {"type": ["number", "null"]}}
+_STDERR_MATRIX = {"type": "array", "items": _STDERR_LIST}
 JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "sgpa explanation",
@@ -54,9 +57,11 @@ JSON_SCHEMA: dict[str, Any] = {
         "method": {"enum": ["exact", "permutation", "kernel", "loo", "banzhaf"]},
         "index": {"enum": ["shapley", "banzhaf", "loo"]},
         "phi": _MATRIX,
-        "stderr": {"oneOf": [_MATRIX, {"type": "null"}]},
+        "stderr": {"oneOf": [_STDERR_MATRIX, {"type": "null"}]},
+        "stderr_dof": {"type": ["number", "null"]},
+        "stderr_note": {"type": ["string", "null"]},
         "phi_total": _NUMBER_LIST,
-        "stderr_total": {"oneOf": [_NUMBER_LIST, {"type": "null"}]},
+        "stderr_total": {"oneOf": [_STDERR_LIST, {"type": "null"}]},
         "v_empty": _NUMBER_LIST,
         "v_full": _NUMBER_LIST,
         "efficiency_gap": _NUMBER_LIST,
@@ -100,7 +105,9 @@ class Cost:
 @dataclass
 class Explanation:
     """Attributions of one utterance. Arrays: ``phi``/``stderr`` ``(n, T)``; ``phi_total``/``stderr_total`` ``(n,)``;
-    ``v_empty``/``v_full``/``efficiency_gap`` ``(T,)``. ``stderr`` is ``None`` where ``phi`` is exact."""
+    ``v_empty``/``v_full``/``efficiency_gap`` ``(T,)``. ``stderr`` is ``None`` where ``phi`` is exact, and NaN (``null``
+    in the JSON) where a sampled estimate has no error estimate (``stderr_note`` says why). ``stderr_dof`` is the
+    degrees of freedom of the t distribution behind :meth:`interval` (``inf``: normal; ``None`` when exact)."""
 
     audio: dict[str, Any]
     transcript: str
@@ -120,6 +127,8 @@ class Explanation:
     cost: Cost
     parameters: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)
+    stderr_dof: float | None = None
+    stderr_note: str | None = None
     schema_version: str = SCHEMA_VERSION
     #: The explained audio (float32 ``(n_samples,)`` at 16 kHz) when it is at hand; not part of the JSON.
     waveform: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -127,6 +136,16 @@ class Explanation:
     @property
     def n_players(self) -> int:
         return len(self.players)
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)`` of the per-word values ``phi_total`` at ``level`` (t quantile with ``stderr_dof``); None
+        where the values are exact. NaN where there is no error estimate."""
+        from sgpa.attribution.estimators.result import t_quantile
+
+        if self.stderr_total is None:
+            return None
+        half = t_quantile(level, self.stderr_dof) * np.asarray(self.stderr_total)
+        return self.phi_total - half, self.phi_total + half
 
     @property
     def v_empty_total(self) -> float:
@@ -145,7 +164,10 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         def listed(array: np.ndarray | None) -> Any:
-            return None if array is None else np.asarray(array, dtype=float).tolist()
+            if array is None:
+                return None
+            values = np.asarray(array, dtype=float)
+            return np.where(np.isfinite(values), values, None).tolist()  # NaN (no estimate) -> null: valid JSON
 
         return {
             "schema_version": self.schema_version,
@@ -161,6 +183,8 @@ class Explanation:
             "stderr": listed(self.stderr),
             "phi_total": listed(self.phi_total),
             "stderr_total": listed(self.stderr_total),
+            "stderr_dof": None if self.stderr_dof is None or not np.isfinite(self.stderr_dof) else self.stderr_dof,
+            "stderr_note": self.stderr_note,
             "v_empty": listed(self.v_empty),
             "v_full": listed(self.v_full),
             "v_empty_total": self.v_empty_total,
@@ -204,6 +228,9 @@ class Explanation:
             cost=Cost(**data["cost"]),
             parameters=data["parameters"],
             details=data.get("details", {}),
+            stderr_dof=(None if data["stderr"] is None else
+                        float("inf") if data.get("stderr_dof") is None else float(data["stderr_dof"])),
+            stderr_note=data.get("stderr_note"),
             schema_version=data["schema_version"],
         )
 
@@ -340,6 +367,8 @@ def build_explanation(
         v_empty=np.asarray(result.v_empty, dtype=float),
         v_full=np.asarray(result.v_full, dtype=float),
         efficiency_gap=np.asarray(result.efficiency_gap, dtype=float),
+        stderr_dof=result.dof,
+        stderr_note=result.note,
         cost=Cost(
             n_evaluations=int(engine_game.n_evaluations),
             n_batches=int(engine_game.n_batches),

@@ -63,7 +63,8 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax_spec, label="φ (log-prob)", pad=0.01)
 
     positions = np.arange(explanation.n_players)
-    errors = None if explanation.stderr_total is None else 1.96 * np.asarray(explanation.stderr_total)
+    interval = explanation.interval(0.95)
+    errors = None if interval is None else np.nan_to_num(interval[1] - phi, nan=0.0)  # t-quantile half-widths
     bars = ax_bar.bar(positions, phi, color=[cmap(norm(v)) for v in phi], edgecolor="k", linewidth=0.5,
                       yerr=errors, capsize=3 if errors is not None else 0)
     for bar, player in zip(bars, explanation.players, strict=True):
@@ -76,7 +77,8 @@ def explanation_figure(explanation: Explanation, audio: np.ndarray, sample_rate:
     share = explanation.details.get("audio_share")
     ax_bar.set_title((f"audio share A-SHAP {share:.2f} (hatched: prompt words) · " if share is not None else "") +
         f"v(∅) = {explanation.v_empty_total:.3f}, v(N) = {explanation.v_full_total:.3f}, efficiency gap {gap:.1e}, "
-        f"{explanation.cost.n_evaluations} evaluations" + (" (bars: 95% CI)" if errors is not None else ""),
+        f"{explanation.cost.n_evaluations} evaluations" + (" (bars: 95% CI)" if errors is not None else "") +
+        (" · no error estimate" if explanation.stderr_note else ""),
         fontsize=9,
     )
     fig.tight_layout()

@@ -56,7 +56,12 @@ def exact_table(backend, item: dict, masking: str, normalization: str) -> dict:
 
 
 def real_ctc_games(
-    corpus: Path, per_voice: int = 4, max_words: int = 9, masking: str = "silence", normalization: str = "frozen"
+    corpus: Path,
+    per_voice: int = 4,
+    max_words: int = 9,
+    masking: str = "silence",
+    normalization: str = "frozen",
+    min_words: int = 4,
 ) -> list[dict]:
     """Exact tables of real CTC games (see the module docstring), from the cache where present."""
     import torch
@@ -67,7 +72,7 @@ def real_ctc_games(
     backend = None
     games = []
     CACHE.mkdir(parents=True, exist_ok=True)
-    for item in heldout_utterances(corpus, per_voice, max_words):
+    for item in heldout_utterances(corpus, per_voice, max_words, min_words):
         path = CACHE / f"{item['id']}.{masking}.{normalization}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as stored:

@@ -98,7 +98,12 @@ def banzhaf(
             if run.remaining <= 0 or len(stacked) >= 10 * budget:
                 break
     stacked = np.concatenate(samples)
-    return run.finish("banzhaf", "banzhaf", stacked.mean(axis=0), _stderr_of_mean(stacked), converged)
+    stderr = _stderr_of_mean(stacked)
+    note = None
+    if stderr is None:
+        stderr = np.full(stacked.shape[1:], np.nan)
+        note = "one coalition pair only: no second sample to measure the error"
+    return run.finish("banzhaf", "banzhaf", stacked.mean(axis=0), stderr, converged, dof=len(stacked) - 1, note=note)
 
 
 def _stderr_of_mean(samples: np.ndarray) -> np.ndarray | None:
