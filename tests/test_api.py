@@ -121,3 +121,23 @@ def test_align_config_is_validated_and_overridden_by_keywords():
     seg = sgpa.align(SAMPLE, SAMPLE_TEXT, grid="whisper", max_players=3)
     assert seg.grid.token_duration_s == 0.02 and seg.n_words == 3
     assert sgpa.load_aligner() is sgpa.load_aligner(None)
+
+
+def test_a_sampled_explanation_without_error_estimate_round_trips_as_json_nulls(tmp_path):
+    import json
+
+    seg = sgpa.align(SAMPLE, SAMPLE_TEXT)
+    exp = sgpa.explain(SAMPLE, seg, estimator="permutation", budget=12)  # 6 words: one antithetic pair
+    assert exp.stderr_note and np.isnan(exp.stderr_total).all()
+    path = exp.save(tmp_path / "e.json")
+    data = json.loads(path.read_text())  # strict JSON: no NaN tokens
+    assert data["stderr_total"] == [None] * 6 and data["stderr_note"] == exp.stderr_note
+    again = sgpa.Explanation.load(path)
+    assert np.isnan(again.stderr_total).all() and again.stderr_note == exp.stderr_note
+    assert again.plot() is not None  # the figure copes with missing error bars
+
+    sampled = sgpa.explain(SAMPLE, seg, estimator="kernel", budget=40)
+    low, high = sampled.interval()
+    assert np.all(low <= sampled.phi_total) and np.all(sampled.phi_total <= high)
+    assert sampled.stderr_dof >= 1 and sgpa.Explanation.load(sampled.save(tmp_path / "k.json")).stderr_dof == \
+        sampled.stderr_dof

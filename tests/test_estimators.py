@@ -392,3 +392,39 @@ def test_progress_bar_is_shown_on_request(capsys):
 def test_player_names_are_carried_into_the_result():
     game = Game(additive([1.0, 2.0]), 2, player_names=["hello", "world"])
     assert estimate(game).player_names == ["hello", "world"]
+
+
+# --- error bars that hold -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "per_player"), [("permutation", 5), ("permutation", 10), ("kernel", 5),
+                                                     ("kernel", 20)])
+def test_nominal_95_percent_intervals_cover_on_a_game_with_interactions(method, per_player):
+    n = 10
+    value_fn, exact = interactions(n, seed=21, n_terms=10, max_order=3)
+    hits = []
+    for seed in range(120):
+        result = estimate(Game(value_fn, n), method, budget=per_player * n, seed=seed)
+        low, high = result.interval(0.95)
+        hits.extend((low[:, 0] <= exact) & (exact <= high[:, 0]))
+        assert result.dof is not None and result.dof >= 1
+    assert 0.90 <= np.mean(hits) <= 0.995
+
+
+def test_a_sampled_result_without_an_error_estimate_says_why():
+    n = 8
+    value_fn, _ = interactions(n, seed=3)
+    result = estimate(Game(value_fn, n), "permutation", budget=2 * n, seed=0)  # one antithetic pair
+    assert result.stderr is not None and np.isnan(result.stderr).all()
+    assert "one permutation pair" in result.note
+    assert all(np.isnan(bound).all() for bound in result.interval())
+    exact_result = estimate(Game(value_fn, n), "exact")
+    assert exact_result.stderr is None and exact_result.interval() is None and exact_result.dof is None
+
+
+def test_t_intervals_widen_with_few_units():
+    from sgpa.attribution.estimators.result import t_quantile
+
+    assert t_quantile(0.95, 3) == pytest.approx(3.182, abs=1e-3)
+    assert t_quantile(0.95, float("inf")) == pytest.approx(1.960, abs=1e-3)
+    assert t_quantile(0.95, None) == pytest.approx(1.960, abs=1e-3)
