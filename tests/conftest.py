@@ -92,3 +92,20 @@ def tone(duration_s: float, sample_rate: int = 16000, frequency_hz: float = 220.
     """A sine tone, float32 ``[n_samples]``: a cheap stand-in for a voiced sound."""
     times = np.arange(int(duration_s * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency_hz * times)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def backend_with_mask_vector(tiny_ctc_model_dir: Path):
+    """The tiny CTC model as an explanation backend, with a SpecAugment mask vector (created when
+    ``mask_time_prob > 0``), so that embedding masking is available too."""
+    import dataclasses
+
+    from transformers import Wav2Vec2ForCTC
+
+    from sgpa.attribution.models.ctc import CtcBackend
+    from sgpa.ctc import load_ctc_model
+
+    acoustic_model = load_ctc_model(tiny_ctc_model_dir)
+    model = Wav2Vec2ForCTC.from_pretrained(tiny_ctc_model_dir, mask_time_prob=0.05).eval()
+    return CtcBackend(dataclasses.replace(acoustic_model, model=model))
+

@@ -78,21 +78,6 @@ def backend(tiny_ctc_model_dir):
 
 
 @pytest.fixture(scope="module")
-def backend_with_mask_vector(tiny_ctc_model_dir):
-    """The tiny model with a SpecAugment mask vector (created when mask_time_prob > 0), for embedding masking."""
-    import dataclasses
-
-    from transformers import Wav2Vec2ForCTC
-
-    from sgpa.attribution.models.ctc import CtcBackend
-    from sgpa.ctc import load_ctc_model
-
-    acoustic_model = load_ctc_model(tiny_ctc_model_dir)
-    model = Wav2Vec2ForCTC.from_pretrained(tiny_ctc_model_dir, mask_time_prob=0.05).eval()
-    return CtcBackend(dataclasses.replace(acoustic_model, model=model))
-
-
-@pytest.fixture(scope="module")
 def audio() -> np.ndarray:
     return speechlike_audio(DURATION_S, seed=2)
 

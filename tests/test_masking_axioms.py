@@ -26,18 +26,8 @@ def audio() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def ctc_backend(tiny_ctc_model_dir):
-    """The tiny CTC model with a SpecAugment mask vector, so that embedding masking is available too."""
-    import dataclasses
-
-    from transformers import Wav2Vec2ForCTC
-
-    from sgpa.attribution.models.ctc import CtcBackend
-    from sgpa.ctc import load_ctc_model
-
-    acoustic_model = load_ctc_model(tiny_ctc_model_dir)
-    model = Wav2Vec2ForCTC.from_pretrained(tiny_ctc_model_dir, mask_time_prob=0.05).eval()
-    return CtcBackend(dataclasses.replace(acoustic_model, model=model))
+def ctc_backend(backend_with_mask_vector):
+    return backend_with_mask_vector
 
 
 @pytest.fixture(scope="module")
