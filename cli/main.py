@@ -15,10 +15,12 @@ def cli() -> None:
 
 def _register_commands() -> None:
     from sgpa.cli.align import align
+    from sgpa.cli.bench import bench
     from sgpa.cli.explain import explain
 
     cli.add_command(align)
     cli.add_command(explain)
+    cli.add_command(bench)
 
 
 def main() -> None:

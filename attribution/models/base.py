@@ -103,13 +103,16 @@ class Backend(ABC):
         batch_size: int | None = None,
         text_players: bool = False,
         normalization: str | None = None,
+        response_words: list[str] | None = None,
     ) -> PreparedGame:
         """Encode ``audio`` (float32 mono at 16 kHz, shape ``(n_samples,)``) once and generate the reference response.
 
         The players are the segmentation's words, followed, when ``text_players`` is set and the backend supports
         it, by the prompt's words (a joint audio + text game). ``normalization`` (waveform maskings): ``"frozen"``
         normalises every coalition's input with the full utterance's statistics, ``"per-input"`` lets the model's
-        front end normalise each masked input anew (see :data:`NORMALIZATIONS`).
+        front end normalise each masked input anew (see :data:`NORMALIZATIONS`). ``response_words``: for a backend
+        whose response is the transcript (ctc), the words scored when the players are not the words themselves
+        (native frames, uniform windows); a generating backend's response does not depend on it.
         """
 
     def check_masking(self, masking: str | None) -> str:

@@ -216,7 +216,11 @@ class CtcBackend(Backend):
         batch_size: int | None = None,
         text_players: bool = False,
         normalization: str | None = None,
+        response_words: list[str] | None = None,
     ) -> CtcGame:
+        """See :meth:`Backend.prepare`. ``response_words``: the transcript words scored (spelled forms); default the
+        players' own words. Given, the players may be any time spans (native frames, uniform windows) while the value
+        stays the transcript's log-probability, one term per transcript word."""
         masking = self.check_masking(masking)
         normalization = check_normalization(normalization)
         if prompt is not None or text_players:
@@ -227,9 +231,8 @@ class CtcBackend(Backend):
         if segmentation.n_words == 0:
             raise InputError("the segmentation has no words: nothing to explain")
         audio = np.asarray(audio, dtype=np.float32)
-        labels = word_labels(
-            [w.normalized or w.text for w in segmentation.words], self.vocab, self.acoustic_model.word_delimiter
-        )
+        scored = response_words if response_words is not None else [w.normalized or w.text for w in segmentation.words]
+        labels = word_labels(scored, self.vocab, self.acoustic_model.word_delimiter)
         if not any(labels):
             raise InputError("no character of the transcript is in the CTC model's vocabulary")
         hop, receptive = frame_geometry(self.model.config)
@@ -245,11 +248,12 @@ class CtcBackend(Backend):
         per_coalition = len(audio) * 4 * 8 + n_frames * hidden * 4 * (6 + 2 * n_layers)
         if batch_size is None:
             batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
-        words = [w.text for w in segmentation.words]
+        players = [w.text for w in segmentation.words]
+        words = players if response_words is None else list(response_words)
         spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
         return CtcGame(
             response=Response(text=" ".join(words), token_ids=[-1] * len(words), tokens=words),
-            player_names=words,
+            player_names=players,
             masking=masking,
             batch_size=batch_size,
             details={
@@ -305,7 +309,7 @@ class CtcGame(PreparedGame):
 
     def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = check_coalitions(coalitions, self.n_players)
-        values = np.empty((len(coalitions), self.n_players), dtype=np.float64)
+        values = np.empty((len(coalitions), len(self.labels)), dtype=np.float64)
         for start in range(0, len(coalitions), self.batch_size):
             chunk = coalitions[start : start + self.batch_size]
             if self.masking == "embedding":

@@ -321,6 +321,7 @@ class Lfm2AudioBackend(Backend):
         batch_size: int | None = None,
         text_players: bool = False,
         normalization: str | None = None,
+        response_words: list[str] | None = None,
     ) -> Lfm2AudioGame:
         """See :meth:`Backend.prepare`. With ``text_players`` the prompt's words are players too (after the audio
         words): an absent prompt word has its token embeddings replaced by zeros, like an absent audio token. The
