@@ -269,35 +269,57 @@ def matched_accuracy(base: Game, reference_total: np.ndarray, reference: dict, c
     used["auto"] = [[used[auto_method(n, budget)][seed][j] for j, budget in enumerate(ladder)]
                     for seed in range(config.seeds)]
     exact_fits = 2**n <= config.exact_cap
-    cost: dict[str, dict[str, int | None]] = {}
-    lower_bound: dict[str, dict[str, int | None]] = {}
-    reference_stderr = reference["relative_stderr"]
-    for method in (*SAMPLED_METHODS, "auto"):
-        cost[method], lower_bound[method] = {}, {}
-        worst = np.max(np.asarray(errors[method]), axis=0) if ladder else np.zeros(0)
-        for eps in config.epsilons:
-            cost[method][str(eps)] = lower_bound[method][str(eps)] = None
-            if reference_stderr > eps / 2:
-                # The reference cannot tell errors of this size apart; but an error far above epsilon at the top
-                # rung (by more than twice the reference's own error) still shows the budget was not enough.
-                best_at_top = float(np.min(np.asarray(errors[method])[:, -1])) if ladder else float("nan")
-                if ladder and best_at_top - 2 * reference_stderr > eps:
-                    lower_bound[method][str(eps)] = int(np.max(np.asarray(used[method])[:, -1]))
-                continue
-            within = worst <= eps
-            # the first rung from which every seed stays within epsilon on every larger rung
-            stays = np.flip(np.cumprod(np.flip(within))).astype(bool) if ladder else within
-            if stays.any():
-                first = int(np.argmax(stays))
-                cost[method][str(eps)] = int(np.max(np.asarray(used[method])[:, first]))
-            elif method == "auto" and exact_fits:
-                cost[method][str(eps)] = 2**n
-            elif ladder:
-                lower_bound[method][str(eps)] = int(np.max(np.asarray(used[method])[:, -1]))
+    cost, lower_bound = costs_from_curves(errors, used, ladder, reference["relative_stderr"],
+                                          2**n if exact_fits else None, config.epsilons)
     return {"ladder": ladder, "errors": {m: np.asarray(e).tolist() for m, e in errors.items()},
             "evaluations": {m: np.asarray(u).tolist() for m, u in used.items()}, "cost": cost,
             "cost_lower_bound": lower_bound,
             "exact_evaluations": 2**n if exact_fits else None}
+
+
+def costs_from_curves(
+    errors: dict[str, Any],
+    used: dict[str, Any],
+    ladder: list[int],
+    reference_stderr: float,
+    exact_evaluations: int | None,
+    epsilons: tuple[float, ...],
+) -> tuple[dict, dict]:
+    """The cost (and, where epsilon was not reached, a lower bound of it) of each estimator at each epsilon.
+
+    ``errors[method]`` / ``used[method]``: ``[seeds][rungs]`` relative errors and evaluations along ``ladder``. Pure,
+    so a report can read the costs at other epsilons off the stored curves of a finished bench.
+    """
+    cost: dict[str, dict[str, int | None]] = {}
+    lower_bound: dict[str, dict[str, int | None]] = {}
+    for method in errors:
+        if not ladder:  # 2n already reaches 2**n: only exact enumeration is left
+            cost[method] = {str(eps): exact_evaluations if method == "auto" else None for eps in epsilons}
+            lower_bound[method] = {str(eps): None for eps in epsilons}
+            continue
+        method_errors = np.asarray(errors[method], dtype=float).reshape(-1, len(ladder))
+        method_used = np.asarray(used[method]).reshape(-1, len(ladder))
+        cost[method], lower_bound[method] = {}, {}
+        worst = method_errors.max(axis=0)
+        for eps in epsilons:
+            key = str(eps)
+            cost[method][key] = lower_bound[method][key] = None
+            if reference_stderr > eps / 2:
+                # The reference cannot tell errors of this size apart; but an error far above epsilon at the top
+                # rung (by more than twice the reference's own error) still shows the budget was not enough.
+                if float(method_errors[:, -1].min()) - 2 * reference_stderr > eps:
+                    lower_bound[method][key] = int(method_used[:, -1].max())
+                continue
+            within = worst <= eps
+            # the first rung from which every seed stays within epsilon on every larger rung
+            stays = np.flip(np.cumprod(np.flip(within))).astype(bool)
+            if stays.any():
+                cost[method][key] = int(method_used[:, int(np.argmax(stays))].max())
+            elif method == "auto" and exact_evaluations is not None:
+                cost[method][key] = exact_evaluations
+            else:
+                lower_bound[method][key] = int(method_used[:, -1].max())
+    return cost, lower_bound
 
 
 # --- one utterance ----------------------------------------------------------------------------------------------

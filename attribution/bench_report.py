@@ -21,6 +21,10 @@ from sgpa.io import atomic_write, atomic_write_text
 #: the total |phi| (0.1 = the two sets place 10 % of the attribution mass at different times, on average).
 PROFILE_MARGIN = 0.10
 
+#: Errors at which the report also reads the cost off the stored error curves, besides the bench's own epsilons:
+#: a coarse tolerance is often the finest a high-budget reference for ~30 native tokens can resolve.
+EXTRA_EPSILONS = (0.2, 0.1)
+
 #: Figures compared between player sets (all on the words: the sets' attributions mapped onto the words).
 COMPARED = {
     "normalized_entropy": ("concentration_on_words", "normalized_entropy"),
@@ -56,12 +60,16 @@ def paired_test(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict:
     out["t_p"] = _f(ttest_rel(a, b).pvalue)
     sd = np.std(d, ddof=1)
     out["d_z"] = _f(np.mean(d) / sd) if sd > 0 else None
+    out["d_z_ci95"] = None
     if sd > 0:
-        ci = bootstrap((d,), lambda x, axis: np.mean(x, axis=axis) / np.std(x, ddof=1, axis=axis),
-                       n_resamples=2000, random_state=seed, method="percentile").confidence_interval
-        out["d_z_ci95"] = [_f(ci.low), _f(ci.high)]
-    else:
-        out["d_z_ci95"] = None
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # resamples of a few identical differences have sd 0: their d_z is NaN
+            ci = bootstrap((d,), lambda x, axis: np.mean(x, axis=axis) / np.std(x, ddof=1, axis=axis),
+                           n_resamples=2000, random_state=seed, method="percentile").confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            out["d_z_ci95"] = [float(ci.low), float(ci.high)]
     return out
 
 
@@ -161,8 +169,30 @@ def _median(values: list) -> float | None:
     return float(np.median(values)) if values else None
 
 
+def report_epsilons(config: Any) -> tuple[float, ...]:
+    return tuple(sorted(set(config.epsilons) | set(EXTRA_EPSILONS), reverse=True))
+
+
+def with_report_costs(records: list[dict], epsilons: tuple[float, ...]) -> list[dict]:
+    """Copies of ``records`` whose costs are recomputed at ``epsilons`` from each player set's stored error curves."""
+    import copy
+
+    from sgpa.attribution.bench import costs_from_curves
+
+    out = copy.deepcopy(records)
+    for record in out:
+        for entry in record["player_sets"].values():
+            curves = entry["matched_accuracy"]
+            cost, bound = costs_from_curves(curves["errors"], curves["evaluations"], curves["ladder"],
+                                            entry["reference_relative_stderr"], curves["exact_evaluations"], epsilons)
+            curves["cost"], curves["cost_lower_bound"] = cost, bound
+    return out
+
+
 def summarise(records: list[dict], config: Any, meta: dict) -> dict:
-    """Everything ``report.md`` and ``results.json`` say about a bench."""
+    """Everything ``report.md`` and ``results.json`` say about a bench (costs at :func:`report_epsilons`)."""
+    epsilons = report_epsilons(config)
+    records = with_report_costs(records, epsilons)
     sets = [name for name in config.player_sets if any(name in r["player_sets"] for r in records)]
     others = [name for name in sets if name != "words"]
     comparisons = []
@@ -183,11 +213,11 @@ def summarise(records: list[dict], config: Any, meta: dict) -> dict:
             "cost_median": {
                 method: {eps: _median([e["matched_accuracy"]["cost"][method][eps] for e in entries
                                        if e["matched_accuracy"]["cost"][method][eps] is not None])
-                         for eps in map(str, config.epsilons)}
+                         for eps in map(str, epsilons)}
                 for method in ("permutation", "kernel", "auto")
             },
             "cost_resolved": {eps: int(sum(e["matched_accuracy"]["cost"]["auto"][eps] is not None for e in entries))
-                              for eps in map(str, config.epsilons)},
+                              for eps in map(str, epsilons)},
             "concentration": {key: _median([e["concentration"][key] for e in entries])
                               for key in entries[0]["concentration"]},
             "concentration_on_words": {key: _median([e["concentration_on_words"][key] for e in entries])
@@ -202,7 +232,8 @@ def summarise(records: list[dict], config: Any, meta: dict) -> dict:
         "config": _config_dict(config),
         "meta": meta,
         "player_sets": per_set,
-        "cost_ratios": {other: {eps: cost_ratios(records, other, eps) for eps in map(str, config.epsilons)}
+        "report_epsilons": list(epsilons),
+        "cost_ratios": {other: {eps: cost_ratios(records, other, eps) for eps in map(str, epsilons)}
                         for other in others},
         "paired_comparisons": comparisons,
         "profile_equivalence": {other: profile_equivalence(records, other) for other in others},
@@ -227,7 +258,7 @@ def write_report(folder: Path, records: list[dict], config: Any, meta: dict, fai
     summary["failures"] = [{"id": name, "error": message} for name, message in failures]
     atomic_write_text(folder / "results.json", json.dumps(summary, indent=2, allow_nan=False, default=_json) + "\n")
     if records:
-        write_plots(folder, records, config)
+        write_plots(folder, with_report_costs(records, report_epsilons(config)), config)
     atomic_write_text(folder / "report.md", markdown(summary))
     return summary
 
@@ -262,7 +293,7 @@ def markdown(summary: dict) -> str:
     if not summary["n_utterances"]:
         return "\n".join(lines) + "\n"
     per_set = summary["player_sets"]
-    eps_list = [str(e) for e in summary["config"]["epsilons"]]
+    eps_list = [str(e) for e in summary["report_epsilons"]]
 
     lines += ["", "## 1. Cost at matched accuracy", "",
               "Fewest distinct model evaluations from which every seed stays within a relative L2 error ε of the",
@@ -355,7 +386,7 @@ def write_plots(folder: Path, records: list[dict], config: Any) -> list[Path]:
 
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    eps_list = [str(e) for e in config.epsilons]
+    eps_list = [str(e) for e in report_epsilons(config)]
     for name in sets:
         medians = [_median([r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e] for r in records
                             if name in r["player_sets"] and r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e]

@@ -47,10 +47,10 @@ def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | No
           masking: str | None, normalization: str | None, prompt: str | None, player_sets: str,
           epsilons: tuple[float, ...], seeds: int, max_budget_per_player: int, reference_budget_per_player: int,
           exact_cap: int, limit: int | None, quick: bool, device: str, quiet: bool) -> None:
-    """Explain every utterance of MANIFEST under several player sets and write a report folder.
+    """Explain every utterance of the manifest under several player sets and write a report folder.
 
     Writes utterances.jsonl (one line per finished utterance), results.json, report.md and PNG plots into
-    OUTPUT_DIR. A bad input is listed and skipped (exit code 2 at the end); finished utterances are kept.
+    the output folder. A bad input is listed and skipped (exit code 2 at the end); finished utterances are kept.
     """
     from dataclasses import replace
 
