@@ -152,11 +152,15 @@ def load_ctc_model(model: str | Path | None = None, device: str = "cpu") -> Acou
                 "pass --model with a CTC model directory or hub id"
             )
         model = DEFAULT_MODEL_DIR
+    from sgpa.hub import check_device, check_hub_model
+
+    check_device(device)
     local_dir = Path(model).expanduser()
     if not local_dir.is_dir():
         looks_like_hub_id = isinstance(model, str) and model.count("/") == 1 and not model.startswith((".", "/", "~"))
         if local_dir.exists() or not looks_like_hub_id:
             raise InputError(f"unknown model {str(model)!r}: not a model folder and not a hub id of the form owner/name")
+        check_hub_model(str(model))
     source = str(local_dir) if local_dir.is_dir() else str(model)
     try:
         processor = AutoProcessor.from_pretrained(source)

@@ -8,6 +8,7 @@ target encoder grid described by :class:`TokenGrid`. Spans are half-open: ``[sta
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,9 +165,64 @@ class Segmentation:
         if not path.is_file():
             raise InputError(f"{path}: no such segments file")
         try:
-            return cls.from_json(path.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise InputError(f"{path}: not an sgpa segments file ({' '.join(str(error).split())[:200]})") from None
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputError(f"{path}: not a JSON file ({' '.join(str(error).split())[:200]})") from None
+        return cls.from_checked_dict(data, source=str(path))
+
+    @classmethod
+    def from_checked_dict(cls, data: Any, source: str = "segments") -> Segmentation:
+        """A segmentation from untrusted JSON data: schema and invariants checked, ``InputError`` otherwise.
+
+        Beyond the schema: every number finite, words in order and not overlapping, every span inside the audio,
+        token spans inside the grid, one owner per token naming a word or context.
+        """
+        from sgpa.errors import InputError
+
+        import jsonschema
+
+        try:
+            jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+        except jsonschema.ValidationError as error:
+            where = "/".join(str(part) for part in error.absolute_path) or "top level"
+            raise InputError(f"{source}: not an sgpa segments file ({where}: {error.message[:160]})") from None
+        segmentation = cls.from_dict(data)
+        problem = segmentation.invariant_violation()
+        if problem:
+            raise InputError(f"{source}: inconsistent segments: {problem}")
+        return segmentation
+
+    def invariant_violation(self) -> str | None:
+        """What is wrong with this segmentation's times and token spans, or None when nothing is."""
+        duration = self.audio.duration_s
+        tolerance = 1e-3
+        numbers = [duration] + [value for w in self.words for value in (w.start, w.end, w.ctc_start, w.ctc_end,
+                                                                         w.confidence)]
+        numbers += [value for c in self.context for value in (c.start, c.end)]
+        numbers += [self.grid.token_duration_s, self.grid.offset_s]
+        if not all(math.isfinite(value) for value in numbers):
+            return "a time or confidence is not a finite number"
+        previous_end = 0.0
+        for position, word in enumerate(self.words):
+            if word.index != position:
+                return f"word {position} has index {word.index}"
+            if not 0 <= word.start <= word.end <= duration + tolerance:
+                return f"word {position} ({word.text!r}) spans {word.start}-{word.end} s, outside the audio or reversed"
+            if word.start < previous_end - tolerance:
+                return f"word {position} ({word.text!r}) starts before the previous word ends"
+            previous_end = word.end
+            if not 0 <= word.token_start <= word.token_end <= self.grid.n_tokens:
+                return f"word {position} ({word.text!r}) has token span {word.token_start}-{word.token_end} outside the grid"
+        for span in self.context:
+            if not 0 <= span.start <= span.end <= duration + tolerance:
+                return f"the {span.kind} context spans {span.start}-{span.end} s, outside the audio or reversed"
+            if not 0 <= span.token_start <= span.token_end <= self.grid.n_tokens:
+                return f"the {span.kind} context has a token span outside the grid"
+        if len(self.grid.owner) != self.grid.n_tokens:
+            return f"the grid lists {len(self.grid.owner)} owners for {self.grid.n_tokens} tokens"
+        if any(not -1 <= owner < self.n_words for owner in self.grid.owner):
+            return "a token's owner is neither a word nor context"
+        return None
 
     def save(self, path: str | Path) -> Path:
         """Write the JSON atomically (complete or absent)."""

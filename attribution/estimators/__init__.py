@@ -97,6 +97,11 @@ def estimate(
         raise InputError(f"tolerance must be positive, got {tolerance}")
     if method == "auto":
         method = auto_method(n, budget)
+    if method == "permutation" and budget >= 2**n:
+        # A budget that pays for every coalition is the exact game: enumerating it is exact and cheaper than
+        # sampling until the cache holds everything (which, with a budget of 10**12, would never end).
+        method = "exact"
+    budget = min(budget, 2**n) if method in ("kernel", "banzhaf", "exact") else budget
     if method == "exact":
         if budget < 2**n:
             raise InputError(

@@ -13,6 +13,7 @@ from sgpa.attribution.estimators.result import (
     Run,
     affordable_groups,
     all_coalitions,
+    max_round,
     with_total,
 )
 from sgpa.attribution.game import Game
@@ -82,7 +83,7 @@ def banzhaf(
     converged = False
     with game.progress_bar(total=budget, enabled=progress):
         game.v_empty, game.v_full
-        round_size = run.remaining if tolerance is None else max(8 * n, 64)
+        round_size = max_round(n) if tolerance is None else max(8 * n, 64)
         while True:
             pairs = _draw_uniform_pairs(game, rng, min(round_size, run.remaining), 10 * budget)
             if not len(pairs):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, max_round, with_total
 from sgpa.attribution.game import Game
 
 DRAW_CHUNK = 32  # permutation pairs drawn at a time
@@ -102,10 +102,10 @@ def approximate(
     with game.progress_bar(total=budget, enabled=progress):
         game.v_empty, game.v_full
         # Rounds keep tolerance checks cheap: without a tolerance one round spends the budget.
-        round_size = run.remaining if tolerance is None else max(8 * n, 64)
+        round_size = max_round(n) if tolerance is None else max(8 * n, 64)
         n_pairs = n_groups = 0
         while n_pairs < budget:  # the pair cap only matters when nearly everything is cached
-            pairs = _draw_pairs(game, rng, min(round_size, run.remaining), budget - n_pairs, stratified)
+            pairs = _draw_pairs(game, rng, min(round_size, run.remaining), min(budget - n_pairs, round_size), stratified)
             if not len(pairs):
                 break
             orders = pairs.reshape(-1, n)  # forward, reverse, forward, reverse, ...

@@ -32,7 +32,7 @@ from math import comb
 
 import numpy as np
 
-from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, with_total
+from sgpa.attribution.estimators.result import AttributionResult, Run, affordable_groups, max_round, with_total
 from sgpa.attribution.game import Game
 
 JACKKNIFE_GROUPS = 30
@@ -188,10 +188,10 @@ def approximate(
         drawn_w: list[np.ndarray] = []
         converged = False
         stderr = None
-        round_size = run.remaining if tolerance is None else max(8 * n, 64)
+        round_size = max_round(n) if tolerance is None else max(8 * n, 64)
         while run.remaining > 0:
             z, w = _draw_pairs(game, rng, sizes, probabilities, pair_weight,
-                               min(round_size, run.remaining), max_pairs=10 * budget)
+                               min(round_size, run.remaining), max_pairs=min(10 * budget, round_size))
             if not len(z):
                 break
             drawn_z.append(z)

@@ -199,6 +199,12 @@ class Run:
         )
 
 
+def max_round(n_players: int) -> int:
+    """Most new evaluations a sampler draws before evaluating them: memory then grows with the evaluations made,
+    not with the budget asked for (a budget of 10**12 is spent round by round, or not at all)."""
+    return max(4096, 64 * n_players)
+
+
 def all_coalitions(n_players: int) -> np.ndarray:
     """bool[2**n, n]: every coalition; row ``m`` holds the bits of the integer ``m`` (player i = bit i)."""
     masks = np.arange(2**n_players, dtype=np.int64)

@@ -141,7 +141,12 @@ class Lfm2AudioBackend(Backend):
         import torch
         from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
 
+        from sgpa.hub import check_device, check_hub_model
+
+        check_device(device)
         location = resolve_model_location(model)
+        if isinstance(location, str):
+            check_hub_model(location)
         torch_dtype = getattr(torch, dtype)
         try:
             lfm = LFM2AudioModel.from_pretrained(location, revision=revision, device=device, dtype=torch_dtype)
