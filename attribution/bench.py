@@ -142,7 +142,7 @@ class BenchItem:
     fields: dict = field(default_factory=dict)
 
 
-def items_from_manifest(path: Path) -> tuple[list[BenchItem], list[tuple[str, str]]]:
+def items_from_manifest(path: Path, allow_outside: bool = False) -> tuple[list[BenchItem], list[tuple[str, str]]]:
     """The bench items of a JSONL/CSV manifest (see :mod:`sgpa.manifest`), and the rows that cannot be used.
 
     Optional fields: ``id`` (default: the audio file's stem), ``prompt``, ``answer_word`` (the index of the word an
@@ -150,8 +150,9 @@ def items_from_manifest(path: Path) -> tuple[list[BenchItem], list[tuple[str, st
     """
     from sgpa.manifest import read_manifest
 
-    items, failures = [], []
-    for entry in read_manifest(path):
+    entries, bad_rows = read_manifest(path, allow_outside=allow_outside)
+    items, failures = [], [(where, " ".join(message.split())) for where, message in bad_rows]
+    for entry in entries:
         name = str(entry.fields.get("id") or entry.audio.stem)
         try:
             transcript = entry.read_transcript()

@@ -299,17 +299,17 @@ class Explanation:
             display_data=np.array([p.name for p in self.players], dtype=object),
         )
 
-    def save_shap(self, path: str | Path) -> Path:
-        """Pickle :meth:`to_shap` atomically; ``pickle.load`` gives back a ``shap.Explanation``."""
+    def write_shap(self, path: str | Path) -> None:
+        """Pickle :meth:`to_shap` to ``path`` directly (see :meth:`save_shap` for the atomic version)."""
         import pickle
 
         explanation = self.to_shap()
+        with open(path, "wb") as handle:
+            pickle.dump(explanation, handle)
 
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                pickle.dump(explanation, handle)
-
-        return atomic_write(path, write)
+    def save_shap(self, path: str | Path) -> Path:
+        """Pickle :meth:`to_shap` atomically; ``pickle.load`` gives back a ``shap.Explanation``."""
+        return atomic_write(path, self.write_shap)
 
 
 def players_from_segmentation(segmentation: Any) -> list[Player]:

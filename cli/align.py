@@ -7,17 +7,23 @@ from pathlib import Path
 
 import click
 
-from sgpa.cli.common import EXIT_BAD_INPUT, fail, reports_input_errors
+from sgpa.cli.common import EXIT_BAD_INPUT, fail, output_folder, reports_input_errors
 from sgpa.errors import InputError
+from sgpa.io import write_together
 from sgpa.manifest import ManifestEntry, read_manifest
 from sgpa.pipeline import GRIDS, INTERIOR_CUTS, AlignConfig
 
 _DEFAULTS = AlignConfig()
 
 def collect_jobs(
-    audio: tuple[Path, ...], transcript: str | None, transcript_file: Path | None, manifest: Path | None
-) -> list[ManifestEntry]:
-    """All inputs of one invocation, checked for clashes before any work starts."""
+    audio: tuple[Path, ...],
+    transcript: str | None,
+    transcript_file: Path | None,
+    manifest: Path | None,
+    allow_outside: bool = False,
+) -> tuple[list[ManifestEntry], list[tuple[str, str]]]:
+    """All inputs of one invocation, checked for clashes before any work starts, and the manifest rows that are
+    unusable (``(where, message)``: each is one failure of the batch, not the end of it)."""
     if (transcript is not None or transcript_file is not None) and len(audio) != 1:
         raise InputError("--transcript and --transcript-file go with exactly one audio file; use a manifest for several")
     if transcript is not None and transcript_file is not None:
@@ -26,15 +32,20 @@ def collect_jobs(
         ManifestEntry(audio=path, transcript=transcript, transcript_file=transcript_file or path.with_suffix(".txt"))
         for path in audio
     ]
+    bad_rows: list[tuple[str, str]] = []
     if manifest is not None:
-        jobs.extend(read_manifest(manifest))
-    if not jobs:
+        entries, bad_rows = read_manifest(manifest, allow_outside=allow_outside)
+        jobs.extend(entries)
+    if not jobs and not bad_rows:
         raise InputError("no input: give audio files or --manifest")
+    if not jobs:
+        raise InputError(bad_rows[0][1] if len(bad_rows) == 1 else f"{manifest}: no usable row "
+                         f"({len(bad_rows)} failed; the first: {bad_rows[0][1]})")
     stems = [job.audio.stem for job in jobs]
     clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
     if clashes:
         raise InputError(f"several inputs would write the same output file: {', '.join(clashes)}")
-    return jobs
+    return jobs, bad_rows
 
 
 def _without_prefix(message: str, prefix: str) -> str:
@@ -78,6 +89,8 @@ def _without_prefix(message: str, prefix: str) -> str:
               help="Also move the cuts between words to energy dips (default: keep stage 1's cut, which measured closer).")
 @click.option("--speech-gate/--no-speech-gate", default=_DEFAULTS.speech_gate, show_default=True,
               help="Allow no character before the energy onset or after the offset of the speech.")
+@click.option("--allow-outside", is_flag=True,
+              help="Let manifest rows name files outside the manifest's folder (refused by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def align(
@@ -101,6 +114,7 @@ def align(
     interior_cut: str,
     refine_interior: bool,
     speech_gate: bool,
+    allow_outside: bool,
     quiet: bool,
 ) -> None:
     """Align AUDIO files with their transcripts and map the words onto a model's token grid.
@@ -112,7 +126,7 @@ def align(
 
     from sgpa.api import load_aligner
 
-    jobs = collect_jobs(audio, transcript, transcript_file, manifest)
+    jobs, bad_rows = collect_jobs(audio, transcript, transcript_file, manifest, allow_outside)
     config = AlignConfig(
         grid=grid if token_duration_ms is None else token_duration_ms / 1000,
         token_offset_s=token_offset_ms / 1000,
@@ -126,28 +140,28 @@ def align(
         refine_interior=refine_interior,
         speech_gate=speech_gate,
     ).validate()  # a bad setting is a usage error before the model loads
-    if len(jobs) == 1 and not jobs[0].audio.is_file():
+    if len(jobs) == 1 and not bad_rows and not jobs[0].audio.is_file():
         raise InputError(f"{jobs[0].audio}: no such audio file")  # no need to load the model first
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create the output directory {output_dir}: {error.strerror}") from None
+    output_folder(output_dir)  # refused before the model loads, not after all the work
     acoustic_model = load_aligner(model)
 
-    failures: list[tuple[Path, str]] = []
-    progress = tqdm(jobs, file=sys.stderr, unit="file", disable=quiet or len(jobs) == 1, desc="sgpa align")
+    failures: list[tuple[str, str]] = list(bad_rows)
+    for where, message in bad_rows:
+        print(f"sgpa: error: {' '.join(message.split())}", file=sys.stderr)
+    single = len(jobs) == 1 and not bad_rows
+    progress = tqdm(jobs, file=sys.stderr, unit="file", disable=quiet or single, desc="sgpa align")
     for job in progress:
         try:
             _align_one(job, acoustic_model, config, output_dir, formats, plot)
         except InputError as error:
             message = _without_prefix(str(error), str(job.audio))
-            if len(jobs) == 1:
+            if single:
                 fail(f"{job.audio}: {message}")
-            failures.append((job.audio, message))
+            failures.append((str(job.audio), message))
             progress.write(f"sgpa: error: {job.audio}: {' '.join(message.split())}", file=sys.stderr)
     if failures:
-        names = ", ".join(str(path) for path, _ in failures)
-        print(f"sgpa: error: {len(failures)} of {len(jobs)} inputs failed: {names}", file=sys.stderr)
+        names = ", ".join(name for name, _ in failures)
+        print(f"sgpa: error: {len(failures)} of {len(jobs) + len(bad_rows)} inputs failed: {names}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -164,9 +178,17 @@ def _align_one(
 
     segmentation = run_pipeline(job.audio, job.read_transcript(), aligner=acoustic_model, config=config)
     stem = job.audio.stem
+    outputs = []
     if "json" in formats:
-        segmentation.save(output_dir / f"{stem}.segments.json")
+        text = segmentation.to_json() + "\n"
+        outputs.append((output_dir / f"{stem}.segments.json", lambda tmp: tmp.write_text(text, encoding="utf-8")))
     if "textgrid" in formats:
-        segmentation.to_textgrid(output_dir / f"{stem}.TextGrid")
+        from sgpa.textgrid import save_textgrid
+
+        outputs.append((output_dir / f"{stem}.TextGrid", lambda tmp: save_textgrid(segmentation, tmp)))
     if plot:
-        segmentation.save_plot(output_dir / f"{stem}.segments.png")
+        from sgpa.plot import segmentation_figure
+
+        figure = segmentation_figure(segmentation, segmentation._waveform(None))
+        outputs.append((output_dir / f"{stem}.segments.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110)))
+    write_together(outputs)  # the files of one input appear together or not at all

@@ -41,12 +41,14 @@ _DEFAULTS = BenchConfig()
 @click.option("--limit", type=int, default=None, help="Only the first N utterances of the manifest.")
 @click.option("--quick", is_flag=True, help="Small ladders, 2 seeds, a cheap reference (for tests and CI).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--allow-outside", is_flag=True,
+              help="Let manifest rows name files outside the manifest's folder (refused by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_input_errors
 def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | None, align_model: str | None,
           masking: str | None, normalization: str | None, prompt: str | None, player_sets: str,
           epsilons: tuple[float, ...], seeds: int, max_budget_per_player: int, reference_budget_per_player: int,
-          exact_cap: int, limit: int | None, quick: bool, device: str, quiet: bool) -> None:
+          exact_cap: int, limit: int | None, quick: bool, device: str, allow_outside: bool, quiet: bool) -> None:
     """Explain every utterance of the manifest under several player sets and write a report folder.
 
     Writes utterances.jsonl (one line per finished utterance), results.json, report.md and PNG plots into
@@ -74,7 +76,11 @@ def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | No
     ).validate()
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, not {limit}")
-    items, failures = items_from_manifest(manifest)
+    items, failures = items_from_manifest(manifest, allow_outside)
+    if not items:
+        raise InputError(f"{manifest}: no usable row ({len(failures)} failed; the first: {failures[0][1]})")
+    for where, message in failures:
+        print(f"sgpa: error: {message}", file=sys.stderr)
     items = items[:limit] if limit is not None else items
     if prompt is not None:
         items = [item if item.prompt else replace(item, prompt=prompt) for item in items]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from sgpa.cli.common import reports_input_errors
+from sgpa.cli.common import output_folder, reports_input_errors
+from sgpa.io import write_together
 from sgpa.errors import InputError
 
 from sgpa.attribution.estimators import METHODS as ESTIMATORS
@@ -83,6 +84,7 @@ def explain(
 
     if (transcript is None) == (segments is None):
         raise InputError("give exactly one of --transcript and --segments")
+    output_folder(output_dir)  # refused before the model loads, not after all the work
     explanation = run_explanation(
         audio_path, segments if segments is not None else transcript, model=model, backend=backend, prompt=prompt,
         masking=masking, normalization=normalization, estimator=estimator, budget=budget, tolerance=tolerance, seed=seed, batch_size=batch_size,
@@ -90,11 +92,14 @@ def explain(
         aligner=load_aligner(align_model, device) if align_model is not None else None, progress=not quiet,
     )
     stem = audio_path.stem
-    written = [explanation.save(output_dir / f"{stem}.explanation.json")]
+    text = explanation.to_json() + "\n"
+    outputs = [(output_dir / f"{stem}.explanation.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))]
     if not no_plot:
-        written.append(explanation.save_plot(output_dir / f"{stem}.explanation.png"))
+        figure = explanation.plot()
+        outputs.append((output_dir / f"{stem}.explanation.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110)))
     if write_shap:
-        written.append(explanation.save_shap(output_dir / f"{stem}.shap.pkl"))
+        outputs.append((output_dir / f"{stem}.shap.pkl", explanation.write_shap))
+    written = write_together(outputs)  # JSON, PNG and shap appear together or not at all
     if not quiet:
         top = sorted(zip(explanation.phi_total, (p.name for p in explanation.players)), reverse=True)[:3]
         click.echo(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from sgpa import __version__
@@ -24,5 +26,16 @@ def _register_commands() -> None:
 
 
 def main() -> None:
+    from sgpa.cli.common import exit_cleanly_on_signals
+
+    exit_cleanly_on_signals()
     _register_commands()
-    cli()
+    try:
+        status = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C: half-written files were removed on the way up
+        print("sgpa: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

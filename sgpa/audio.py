@@ -20,6 +20,9 @@ SILENCE_PEAK = 1e-3
 #: Longest audio accepted by default, in seconds. Alignment memory is linear in the duration, but
 #: an hour-long file is almost always a mistake (or wants splitting into utterances first).
 MAX_DURATION_S = 1200.0
+#: Shortest audio accepted, in seconds: below this no word fits, and the acoustic models' convolutions (a 25 ms
+#: receptive field for wav2vec2, 9 mel frames for LFM2-Audio's conformer) fail on it.
+MIN_DURATION_S = 0.1
 
 
 def file_sha256(path: str | Path) -> str:
@@ -54,8 +57,9 @@ def validate_waveform(
 ) -> None:
     """Raise :class:`InputError` unless ``waveform`` (``[n_samples]``) is usable speech input.
 
-    Checks, in order: one channel, not empty, finite samples, not longer than ``max_duration_s``,
-    and not silence only (peak below :data:`SILENCE_PEAK`).
+    Checks, in order: one channel, not empty, finite samples, not shorter than :data:`MIN_DURATION_S`, not longer
+    than ``max_duration_s``, and not silence only (peak below :data:`SILENCE_PEAK` once any DC offset is removed:
+    a constant offset is not sound).
     """
     if waveform.ndim != 1:
         raise InputError(f"{name}: expected a mono waveform of shape [n_samples], got shape {waveform.shape}")
@@ -65,12 +69,17 @@ def validate_waveform(
         n_bad = int(np.count_nonzero(~np.isfinite(waveform)))
         raise InputError(f"{name}: the audio has {n_bad} NaN or infinite samples")
     duration_s = waveform.size / sample_rate
+    if duration_s < MIN_DURATION_S:
+        raise InputError(
+            f"{name}: the audio is {duration_s * 1000:.0f} ms long, shorter than {MIN_DURATION_S * 1000:.0f} ms: "
+            "too short to hold a word"
+        )
     if max_duration_s is not None and duration_s > max_duration_s:
         raise InputError(
             f"{name}: the audio is {duration_s:.0f} s long, more than the limit of {max_duration_s:.0f} s; "
             "split it into utterances or raise the limit"
         )
-    peak = float(np.max(np.abs(waveform)))
+    peak = float(np.max(np.abs(waveform - np.mean(waveform, dtype=np.float64))))
     if peak < SILENCE_PEAK:
         raise InputError(f"{name}: the audio is silence only (peak amplitude {peak:.1e} is below -60 dBFS)")
 

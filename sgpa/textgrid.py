@@ -41,9 +41,18 @@ def _token_intervals(segmentation: Segmentation) -> list[tuple[float, float, str
     return intervals
 
 
+def save_textgrid(segmentation: Segmentation, path: str | Path) -> None:
+    """Write the TextGrid of :func:`write_textgrid` to ``path`` directly (not atomically; see :func:`write_textgrid`)."""
+    _textgrid(segmentation).save(str(path), format="long_textgrid", includeBlankSpaces=True, reportingMode="silence")
+
+
 def write_textgrid(segmentation: Segmentation, path: str | Path) -> Path:
     """Write tiers ``words`` (final segments and context), ``ctc`` (raw spans) and ``tokens``
     (owner word index per token, -1 = context) atomically to ``path``."""
+    return atomic_write(path, lambda tmp: save_textgrid(segmentation, tmp))
+
+
+def _textgrid(segmentation: Segmentation):
     from praatio import textgrid
 
     duration = segmentation.audio.duration_s
@@ -56,6 +65,4 @@ def write_textgrid(segmentation: Segmentation, path: str | Path) -> Path:
         # Rounded to the microsecond: float sums such as 6 * 0.08 would otherwise overlap their neighbour.
         rounded = [(round(start, 6), round(end, 6), label) for start, end, label in intervals]
         grid.addTier(textgrid.IntervalTier(name, [entry for entry in rounded if entry[1] > entry[0]], 0.0, duration))
-    return atomic_write(
-        path, lambda tmp: grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="silence")
-    )
+    return grid

@@ -72,7 +72,8 @@ def test_batch_manifest_carries_on_past_a_bad_input_and_lists_it(run, flite_spee
     shutil.copy(path, good_copy)
     (tmp_path / "broken.wav").write_bytes(b"not audio at all")
     manifest = tmp_path / "inputs.jsonl"
-    rows = [{"audio": str(path), "transcript": text}, {"audio": "broken.wav", "transcript": "hello"},
+    shutil.copy(path, tmp_path / "fox.wav")
+    rows = [{"audio": "fox.wav", "transcript": text}, {"audio": "broken.wav", "transcript": "hello"},
             {"audio": "second.wav", "transcript": text}]
     manifest.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     result, out = run("--manifest", str(manifest))
@@ -82,10 +83,40 @@ def test_batch_manifest_carries_on_past_a_bad_input_and_lists_it(run, flite_spee
     assert result.stderr.strip().splitlines()[-1].startswith("sgpa: error: 1 of 3 inputs failed:")
 
 
+def test_manifest_rows_cannot_reach_outside_its_folder_and_bad_rows_do_not_stop_the_batch(run, flite_speech, tmp_path):
+    path, text = flite_speech
+    folder = tmp_path / "set"
+    folder.mkdir()
+    shutil.copy(path, folder / "inside.wav")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not copy me")
+    manifest = folder / "inputs.jsonl"
+    rows = ['{"audio": "inside.wav", "transcript": "%s"}' % text,
+            '{"audio": "../outside.wav", "transcript": "hello"}',
+            '{"audio": "inside.wav", "transcript_file": "../secret.txt"}',
+            '{not json', '{"transcript": "no audio field"}']
+    manifest.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))  # BOM and CRLF are fine
+    result, out = run("--manifest", str(manifest))
+    assert result.exit_code == 2
+    assert output_files(out) == ["inside.segments.json"]
+    assert "do not copy me" not in (out / "inside.segments.json").read_text()
+    assert result.stderr.count("outside the manifest's folder") == 2
+    assert "not a JSON object" in result.stderr and "no audio path field" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("sgpa: error: 4 of 5 inputs failed:")
+
+    shutil.copy(path, tmp_path / "outside.wav")
+    allowed = folder / "allowed.jsonl"
+    allowed.write_text('{"audio": "../outside.wav", "transcript": "%s"}\n' % text)
+    result, out = run("--manifest", str(allowed), "--allow-outside")
+    assert result.exit_code == 0, result.stderr
+    assert "outside.segments.json" in output_files(out)
+
+
 def test_csv_manifest(run, flite_speech, tmp_path):
     path, text = flite_speech
+    shutil.copy(path, tmp_path / "fox.wav")
     manifest = tmp_path / "inputs.csv"
-    manifest.write_text(f"audio,transcript\n{path},{text}\n")
+    manifest.write_text(f"audio,transcript\nfox.wav,{text}\n")
     result, out = run("--manifest", str(manifest))
     assert result.exit_code == 0, result.stderr
     assert output_files(out) == ["fox.segments.json"]

@@ -176,7 +176,8 @@ TWO_ROWS = [
 
 
 def bench_args(manifest: Path, out: Path, model: Path, *extra: str) -> list[str]:
-    return ["bench", "--manifest", str(manifest), "-o", str(out), "--model", str(model), "--quick", "-q", *extra]
+    return ["bench", "--manifest", str(manifest), "-o", str(out), "--model", str(model), "--quick", "-q",
+            "--allow-outside", *extra]  # the rows name the repository's data_samples
 
 
 def run_cli(args: list[str]):

@@ -126,3 +126,72 @@ def test_a_hub_model_that_cannot_be_had_fails_fast(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(sgpa.InputError, match="HF_HUB_OFFLINE"):
         check_hub_model("sgpa-tests/no-such-model")
+
+
+@pytest.mark.parametrize(("samples", "fragment"), [
+    (np.full(160, 0.2, dtype=np.float32), "shorter than 100 ms"),  # 10 ms
+    (np.full(16000, 0.4, dtype=np.float32), "silence only"),  # a DC offset is not sound
+])
+def test_audio_too_short_or_only_an_offset_is_refused(tmp_path, samples, fragment):
+    import soundfile
+
+    path = tmp_path / "x.wav"
+    soundfile.write(path, samples, 16000)
+    with pytest.raises(sgpa.InputError, match=fragment):
+        sgpa.align(path, "hello")
+
+
+def test_several_outputs_appear_together_or_not_at_all(tmp_path):
+    from sgpa.io import write_together
+
+    def broken(tmp):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_together([(tmp_path / "a.json", lambda tmp: tmp.write_text("{}")), (tmp_path / "b.png", broken)])
+    assert list(tmp_path.iterdir()) == []
+    written = write_together([(tmp_path / "a.json", lambda tmp: tmp.write_text("{}")),
+                              (tmp_path / "b.txt", lambda tmp: tmp.write_text("b"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.txt"] and len(written) == 2
+
+
+def run_sgpa(*args: str, **options):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "from sgpa.cli.main import main; main()", *args],
+                          capture_output=True, text=True, **options)
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    for command in (["explain", str(SAMPLE), "-t", "please call me at 5 pm", "-o", str(target)],
+                    ["align", str(SAMPLE), "-t", "please call me at 5 pm", "-o", str(target)]):
+        result = run_sgpa(*command)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [f"sgpa: error: the output directory {target} is a file, "
+                                                      "not a folder"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_mid_run_leaves_no_temporary_or_partial_file(tmp_path, signum, code):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from sgpa.cli.main import main; main()", "explain",
+         str(SAMPLE.with_name("slt_0000.wav")), "-t", "the old man found a small red box near the river",
+         "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not out.is_dir():  # the folder exists once the inputs are checked
+        time.sleep(0.05)
+    time.sleep(3)  # well into loading or explaining
+    process.send_signal(getattr(signal, signum))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert list(out.iterdir()) == []
