@@ -256,11 +256,23 @@ def write_report(folder: Path, records: list[dict], config: Any, meta: dict, fai
     summary = summarise(records, config, meta) if records else {"n_utterances": 0, "config": _config_dict(config),
                                                                 "meta": meta}
     summary["failures"] = [{"id": name, "error": message} for name, message in failures]
+    summary = _finite(summary)
     atomic_write_text(folder / "results.json", json.dumps(summary, indent=2, allow_nan=False, default=_json) + "\n")
     if records:
         write_plots(folder, with_report_costs(records, report_epsilons(config)), config)
     atomic_write_text(folder / "report.md", markdown(summary))
     return summary
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _json(value: Any) -> Any:
@@ -388,10 +400,15 @@ def write_plots(folder: Path, records: list[dict], config: Any) -> list[Path]:
     ax = fig.subplots()
     eps_list = [str(e) for e in report_epsilons(config)]
     for name in sets:
-        medians = [_median([r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e] for r in records
-                            if name in r["player_sets"] and r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e]
-                            is not None]) for e in eps_list]
-        ax.plot([float(e) for e in eps_list], [np.nan if m is None else m for m in medians], "o-", label=name)
+        resolved = [[r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e] for r in records
+                     if name in r["player_sets"] and r["player_sets"][name]["matched_accuracy"]["cost"]["auto"][e]
+                     is not None] for e in eps_list]
+        medians = [_median(values) for values in resolved]
+        line, = ax.plot([float(e) for e in eps_list], [np.nan if m is None else m for m in medians], "o-", label=name)
+        for e, m, values in zip(eps_list, medians, resolved, strict=True):
+            if m is not None and len(values) < len(records):  # a median over the resolved utterances only
+                ax.annotate(f"n={len(values)}", (float(e), m), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7, color=line.get_color())
     ax.set_xscale("log")
     if any(line.get_ydata().size and np.nanmax(np.asarray(line.get_ydata(), dtype=float), initial=0) > 0
            for line in ax.get_lines()):
@@ -401,7 +418,7 @@ def write_plots(folder: Path, records: list[dict], config: Any) -> list[Path]:
     ax.invert_xaxis()
     ax.set_xlabel("relative L2 error ε")
     ax.set_ylabel("model evaluations (median)")
-    ax.set_title("cost at matched accuracy (auto)")
+    ax.set_title("cost at matched accuracy (auto); n = utterances resolved where fewer than all", fontsize=9)
     ax.legend()
     fig.tight_layout()
     written.append(atomic_write(folder / "cost_vs_epsilon.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110)))
