@@ -197,7 +197,13 @@ def stripped(path: Path) -> list[dict]:
     return [drop(json.loads(line)) for line in path.read_text().splitlines()]
 
 
-def test_bench_writes_the_report_and_resumes_after_kill_9(tmp_path, tiny_ctc_model_dir):
+def test_bench_writes_the_report_and_resumes_after_kill_9(tmp_path, tiny_ctc_model_dir, monkeypatch):
+    import torch
+
+    # one thread here and in the killed process, so that both sum in the same order and agree to the last bit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     manifest = write_manifest(tmp_path / "m.jsonl", TWO_ROWS)
     whole = tmp_path / "whole"
     result = run_cli(bench_args(manifest, whole, tiny_ctc_model_dir, "--player-sets", "words,tokens,windows"))
@@ -228,6 +234,7 @@ def test_bench_writes_the_report_and_resumes_after_kill_9(tmp_path, tiny_ctc_mod
     assert result.exit_code == 0, result.output
     assert sorted(stripped(lines), key=lambda r: r["id"]) == sorted(stripped(whole / "utterances.jsonl"),
                                                                    key=lambda r: r["id"])
+    torch.set_num_threads(threads)
 
 
 def test_bench_on_the_data_samples_with_the_shipped_model(tmp_path):
