@@ -154,11 +154,18 @@ def frame_signal(waveform: np.ndarray, frame_length: int, hop_length: int, cente
     return np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length][:n_frames]
 
 
+#: Frames processed at a time by the frame-wise features, so that minutes of audio never materialise every frame
+#: at once (15 min at a 5 ms hop would be 180,000 frames x 320 samples x 8 bytes = 460 MB per intermediate).
+FRAME_BLOCK = 8192
+
+
 def frame_rms(waveform: np.ndarray, frame_length: int, hop_length: int, center: bool = True) -> np.ndarray:
     """Root-mean-square amplitude of each frame of :func:`frame_signal`, shape ``[n_frames]`` (0 for empty audio)."""
     if np.size(waveform) == 0:
         return np.zeros(1)
-    return np.sqrt(np.mean(np.square(frame_signal(waveform, frame_length, hop_length, center)), axis=1))
+    frames = frame_signal(waveform, frame_length, hop_length, center)  # a strided view: no copy yet
+    return np.concatenate([np.sqrt(np.mean(np.square(frames[start : start + FRAME_BLOCK]), axis=1))
+                           for start in range(0, len(frames), FRAME_BLOCK)])
 
 
 def waveform_info(waveform: np.ndarray, sample_rate: int, name: str = "<array>") -> AudioInfo:

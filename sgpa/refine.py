@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sgpa.audio import frame_rms, frame_signal
+from sgpa.audio import FRAME_BLOCK, frame_rms, frame_signal
 
 
 @dataclass
@@ -78,10 +78,16 @@ def spectral_flux(waveform: np.ndarray, hop_length: int, frame_length: int) -> n
 
     Frame ``k`` holds the change from frame ``k - 1`` to ``k`` (0 for the first frame).
     """
-    frames = frame_signal(waveform, frame_length, hop_length) * np.hanning(frame_length)
-    magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames, axis=1)))
-    flux = np.zeros(magnitude.shape[0])
-    flux[1:] = np.sqrt(np.sum(np.diff(magnitude, axis=0) ** 2, axis=1))
+    frames = frame_signal(waveform, frame_length, hop_length)  # a strided view; spectra are taken block by block
+    window = np.hanning(frame_length)
+    flux = np.zeros(len(frames))
+    previous = None  # the last spectrum of the block before, so that its difference crosses the block boundary
+    for start in range(0, len(frames), FRAME_BLOCK):
+        magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames[start : start + FRAME_BLOCK] * window, axis=1)))
+        stacked = magnitude if previous is None else np.concatenate([previous, magnitude])
+        first = start + 1 if previous is None else start  # the frame whose change stacked[1] - stacked[0] is
+        flux[first : first + len(stacked) - 1] = np.sqrt(np.sum(np.diff(stacked, axis=0) ** 2, axis=1))
+        previous = magnitude[-1:]
     return flux
 
 

@@ -195,3 +195,16 @@ def test_a_signal_mid_run_leaves_no_temporary_or_partial_file(tmp_path, signum, 
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"seed": -1}, "seed must be a non-negative"),
+    ({"tolerance": float("inf")}, "tolerance must be a positive finite"),
+    ({"tolerance": float("nan")}, "tolerance must be a positive finite"),
+    ({"tolerance": -0.1}, "tolerance must be a positive finite"),
+    ({"method": "shapley-ish"}, "unknown attribution method"),
+])
+def test_estimator_options_out_of_range_are_one_clear_error(options, fragment):
+    game = Game(lambda c: c.sum(axis=1).astype(float), 4)
+    with pytest.raises(sgpa.InputError, match=fragment):
+        estimate(game, **{"method": "permutation", "budget": 20, **options})

@@ -93,8 +93,10 @@ def estimate(
         # Naming a method without a budget gets what that method needs for its full answer.
         budget = {"exact": 2**n, "loo": n + 2}.get(method, default_budget(n))
     budget = int(budget)
-    if tolerance is not None and not tolerance > 0:
-        raise InputError(f"tolerance must be positive, got {tolerance}")
+    if tolerance is not None and not (np.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"tolerance must be a positive finite number, got {tolerance}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative whole number, got {seed}")
     if method == "auto":
         method = auto_method(n, budget)
     if method == "permutation" and budget >= 2**n:
