@@ -10,6 +10,7 @@ it then takes the token it overlaps most, if that token's owner keeps at least o
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from math import ceil
 
 import numpy as np
@@ -39,9 +40,11 @@ def resolve_grid(grid: str | float | GridSpec, offset_s: float = 0.0) -> GridSpe
         if grid not in GRID_PRESETS:
             raise InputError(f"unknown token grid {grid!r}; choose one of {', '.join(GRID_PRESETS)} or a duration")
         return GridSpec(name=grid, token_duration_s=GRID_PRESETS[grid], offset_s=offset_s)
+    if isinstance(grid, bool) or not isinstance(grid, (int, float)):
+        raise InputError(f"the token grid must be a preset name or a token duration in seconds, not {grid!r}")
     duration = float(grid)
-    if not duration > 0:
-        raise InputError(f"the token duration must be positive, got {duration}")
+    if not (math.isfinite(duration) and 0 < duration <= 10.0):
+        raise InputError(f"the token duration must be positive and at most 10 s, got {duration}")
     return GridSpec(name=f"custom-{duration * 1000:g}ms", token_duration_s=duration, offset_s=offset_s)
 
 

@@ -208,3 +208,27 @@ def test_estimator_options_out_of_range_are_one_clear_error(options, fragment):
     game = Game(lambda c: c.sum(axis=1).astype(float), 4)
     with pytest.raises(sgpa.InputError, match=fragment):
         estimate(game, **{"method": "permutation", "budget": 20, **options})
+
+
+finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6), st.none())
+
+
+ALIGN_FIELDS = ["grid", "token_offset_s", "padding_s", "alpha", "accept_ratio", "edge_padding_s",
+                "offset_extension_s", "min_word_duration_s", "max_players", "max_duration_s", "interior_cut"]
+any_value = st.one_of(finite_or_not, st.booleans(), st.text(max_size=6), st.sampled_from(["lfm2-audio", "auto"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(ALIGN_FIELDS), value=any_value, tolerance=any_value, seed=st.one_of(any_value,
+                                                                                                 st.integers(-5, 5)))
+def test_random_option_values_are_accepted_or_one_clear_error(name, value, tolerance, seed):
+    from sgpa.api import check_estimator_options
+
+    try:
+        sgpa.AlignConfig(**{name: value}).validate()  # one option at a time: each check is reached
+    except sgpa.InputError:
+        pass
+    try:
+        check_estimator_options("permutation", tolerance, seed)
+    except sgpa.InputError:
+        pass
