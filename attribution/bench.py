@@ -376,13 +376,13 @@ def faithfulness_figures(value, phi_on_words: np.ndarray, drops: np.ndarray, dur
 
 def bench_utterance(item: BenchItem, backend: Any, aligner: Any, config: BenchConfig, progress: bool = False) -> dict:
     """Every figure of one utterance (see the module docstring) as a JSON-ready dict."""
-    from sgpa.api import _waveform
+    from sgpa.api import read_waveform
     from sgpa.attribution.diagnostics import log10_coalitions
     from sgpa.attribution.models import BACKEND_GRIDS
     from sgpa.pipeline import align
 
     started = time.perf_counter()
-    waveform, audio_info = _waveform(item.audio, None)
+    waveform, audio_info = read_waveform(item.audio)
     grid = BACKEND_GRIDS[backend.name]
     words = align(waveform, item.transcript, aligner, grid=grid, sample_rate=16000)
     words.audio = audio_info

@@ -44,7 +44,7 @@ def exact_table(backend, item: dict, masking: str, normalization: str) -> dict:
     from sgpa.attribution.estimators.result import all_coalitions
 
     segmentation = sgpa.align(item["wav"], item["text"], aligner=backend.acoustic_model, grid="wav2vec2")
-    waveform, _ = sgpa.api._waveform(item["wav"], None)
+    waveform, _ = sgpa.api.read_waveform(item["wav"])
     game = backend.prepare(waveform, segmentation, masking=masking, normalization=normalization)
     started = time.perf_counter()
     table = game.log_probs(all_coalitions(game.n_players))

@@ -189,6 +189,6 @@ def _align_one(
     if plot:
         from sgpa.plot import segmentation_figure
 
-        figure = segmentation_figure(segmentation, segmentation._waveform(None))
+        figure = segmentation_figure(segmentation, segmentation.waveform())
         outputs.append((output_dir / f"{stem}.segments.png", lambda tmp: figure.savefig(tmp, format="png", dpi=110)))
     write_together(outputs)  # the files of one input appear together or not at all

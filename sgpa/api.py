@@ -131,7 +131,9 @@ def check_estimator_options(estimator: str, tolerance: float | None, seed: int) 
         raise InputError(f"seed must be a non-negative whole number, got {seed}")
 
 
-def _waveform(audio: AudioInput, sample_rate: int | None) -> tuple[np.ndarray, Any]:
+def read_waveform(audio: AudioInput, sample_rate: int | None = None) -> tuple[np.ndarray, Any]:
+    """A file or a waveform (``[n_samples]`` or ``[n_samples, n_channels]`` at ``sample_rate``) as float32 mono at
+    16 kHz, validated, with its :class:`~sgpa.segmentation.AudioInfo`."""
     from sgpa.audio import load_audio, resample, validate_waveform, waveform_info
 
     if isinstance(audio, np.ndarray):
@@ -219,7 +221,7 @@ def explain(
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
     check_estimator_options(estimator, tolerance, seed)  # before any model loads
-    waveform, audio_info = _waveform(audio, sample_rate)
+    waveform, audio_info = read_waveform(audio, sample_rate)
     segmentation = None
     if isinstance(segments, Segmentation):
         segmentation = segments

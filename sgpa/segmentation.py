@@ -258,13 +258,13 @@ class Segmentation:
         """
         from sgpa.plot import segmentation_figure
 
-        return segmentation_figure(self, self._waveform(waveform))
+        return segmentation_figure(self, waveform if waveform is not None else self.waveform())
 
     def save_plot(self, path: str | Path, waveform: Any = None) -> Path:
         """Write :meth:`plot` as a PNG, atomically."""
         from sgpa.plot import plot_segmentation
 
-        return plot_segmentation(self, self._waveform(waveform), path)
+        return plot_segmentation(self, waveform if waveform is not None else self.waveform(), path)
 
     def to_textgrid(self, path: str | Path) -> Path:
         """Write a Praat TextGrid (tiers: words, ctc, tokens), atomically."""
@@ -272,9 +272,9 @@ class Segmentation:
 
         return write_textgrid(self, path)
 
-    def _waveform(self, waveform: Any) -> Any:
-        if waveform is not None:
-            return waveform
+    def waveform(self) -> Any:
+        """The audio this segmentation was computed on (float32 ``[n_samples]`` at ``audio.sample_rate``), read
+        again from its file and checked against the recorded sha256."""
         from sgpa.audio import load_audio
 
         samples, info = load_audio(self.audio.path, sample_rate=self.audio.sample_rate, max_duration_s=None)

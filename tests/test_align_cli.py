@@ -221,6 +221,9 @@ def test_bad_output_directory(tiny_ctc_model_dir, flite_speech, tmp_path):
 
 
 def test_default_model_missing_is_a_clear_error(flite_speech, tmp_path, monkeypatch):
+    from sgpa.api import clear_cache
+
+    clear_cache()  # the default model may already be loaded and kept by an earlier test in this process
     monkeypatch.setattr(ctc, "DEFAULT_MODEL_DIR", tmp_path / "absent-model")
     result = CliRunner().invoke(align, [str(flite_speech[0]), "-t", TEXT, "-o", str(tmp_path)])
     assert_one_line_error(result, "default acoustic model is not installed")
