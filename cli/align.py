@@ -79,6 +79,8 @@ def _without_prefix(message: str, prefix: str) -> str:
 @click.option("--min-word-ms", type=float, default=_DEFAULTS.min_word_duration_s * 1000, show_default=True,
               help="Shortest word segment.")
 @click.option("--max-players", type=int, default=None, help="Merge adjacent words into at most this many phrases.")
+@click.option("--min-pause-ms", type=float, default=_DEFAULTS.min_pause_s * 1000, show_default=True,
+              help="Quiet stretches between words at least this long become pause context (0: none).")
 @click.option("--max-duration", type=float, default=_DEFAULTS.max_duration_s, show_default=True,
               help="Longest audio accepted (s).")
 @click.option("--interior-cut", type=click.Choice(INTERIOR_CUTS), default=_DEFAULTS.interior_cut, show_default=True,
@@ -110,6 +112,7 @@ def align(
     accept_ratio: float,
     min_word_ms: float,
     max_players: int | None,
+    min_pause_ms: float,
     max_duration: float,
     interior_cut: str,
     refine_interior: bool,
@@ -135,6 +138,7 @@ def align(
         accept_ratio=accept_ratio,
         min_word_duration_s=min_word_ms / 1000,
         max_players=max_players,
+        min_pause_s=min_pause_ms / 1000,
         max_duration_s=max_duration,
         interior_cut=interior_cut,
         refine_interior=refine_interior,

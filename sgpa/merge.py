@@ -6,7 +6,7 @@ Its input is stage 1's word spans (:mod:`sgpa.word_spans`) and stage 2's cuts; t
   ``[onset, offset]`` with no orphan pause; every word lasts at least ``min_word_duration_s``.
 * :func:`merge_into_phrases` — optionally cap the number of players by merging adjacent words.
 
-Leading and trailing non-speech become explicit :class:`ContextSpan` objects (:func:`context_spans`).
+Leading and trailing non-speech, and pauses between words, become explicit :class:`ContextSpan` objects (:func:`context_spans`).
 """
 
 from __future__ import annotations
@@ -51,8 +51,17 @@ def build_word_segments(
     raw: list[RawWordSpan],
     cuts_s: np.ndarray,
     refined: np.ndarray,
+    pauses_s: dict[int, tuple[float, float]] | None = None,
 ) -> list[WordSegment]:
-    """Word segments tiling ``[cuts_s[0], cuts_s[-1]]``: word ``i`` is ``[cuts_s[i], cuts_s[i + 1])``."""
+    """Word segments over ``[cuts_s[0], cuts_s[-1]]``: word ``i`` is ``[cuts_s[i], cuts_s[i + 1])``, except where a
+    pause separates two words (``pauses_s[i]``, see :func:`sgpa.refine.find_pauses`): word ``i - 1`` then ends where
+    the pause starts and word ``i`` starts where it ends, and the pause becomes context (:func:`context_spans`).
+    A pause is narrowed so that both words keep at least their stage-1/2 extent on their own side of the cut."""
+    starts, ends = np.array(cuts_s[:-1], dtype=float), np.array(cuts_s[1:], dtype=float)
+    for index, (pause_start, pause_end) in (pauses_s or {}).items():
+        pause_start, pause_end = max(pause_start, starts[index - 1]), min(pause_end, ends[index])
+        if pause_end > pause_start:
+            ends[index - 1], starts[index] = pause_start, pause_end
     segments = []
     for index, (word, span) in enumerate(zip(words, raw)):
         flags = []
@@ -65,8 +74,8 @@ def build_word_segments(
                 index=index,
                 text=word.text,
                 normalized=word.normalized,
-                start=float(cuts_s[index]),
-                end=float(cuts_s[index + 1]),
+                start=float(starts[index]),
+                end=float(ends[index]),
                 ctc_start=span.start_s,
                 ctc_end=span.end_s,
                 start_refined=bool(refined[index]),
@@ -79,10 +88,14 @@ def build_word_segments(
 
 
 def context_spans(segments: list[WordSegment], duration_s: float) -> list[ContextSpan]:
-    """The non-speech before the first word and after the last one (omitted when empty)."""
+    """The non-speech before the first word, every pause between two words, and after the last word (omitted when
+    empty), in time order. Context is present in every coalition: never a player, never deleted."""
     spans = []
     if segments[0].start > 0:
         spans.append(ContextSpan(kind="leading", start=0.0, end=segments[0].start))
+    for left, right in zip(segments, segments[1:]):
+        if right.start > left.end + 1e-9:
+            spans.append(ContextSpan(kind="pause", start=left.end, end=right.start))
     if segments[-1].end < duration_s:
         spans.append(ContextSpan(kind="trailing", start=segments[-1].end, end=duration_s))
     return spans
@@ -112,13 +125,18 @@ def merge_into_phrases(segments: list[WordSegment], max_players: int) -> list[Wo
     """Merge adjacent words until at most ``max_players`` segments remain.
 
     Greedy: each step joins the adjacent pair with the shortest combined duration, which keeps
-    phrases of similar length. Merged segments carry the flag ``"merged"``; indices are renumbered.
+    phrases of similar length; pairs separated by a pause come last (joining them swallows the pause into the
+    phrase). Merged segments carry the flag ``"merged"``; indices are renumbered.
     """
     if max_players < 1:
         raise InputError(f"the number of players must be at least 1, got {max_players}")
     merged = list(segments)
     while len(merged) > max_players:
-        durations = [merged[i].end - merged[i].start + merged[i + 1].end - merged[i + 1].start for i in range(len(merged) - 1)]
+        durations = [
+            merged[i].end - merged[i].start + merged[i + 1].end - merged[i + 1].start
+            + (1e6 if merged[i + 1].start > merged[i].end + 1e-9 else 0.0)  # a pause between them: join last
+            for i in range(len(merged) - 1)
+        ]
         pair = int(np.argmin(durations))
         merged[pair : pair + 2] = [_join(merged[pair], merged[pair + 1])]
     for index, segment in enumerate(merged):

@@ -29,7 +29,7 @@ from sgpa.ctc import (
 )
 from sgpa.errors import InputError
 from sgpa.merge import build_word_segments, context_spans, enforce_min_duration, merge_into_phrases
-from sgpa.refine import RefinementParameters, refine_boundaries, speech_extent_s
+from sgpa.refine import MIN_PAUSE_S, RefinementParameters, find_pauses, refine_boundaries, speech_extent_s
 from sgpa.segmentation import ModelInfo, Quality, Segmentation, TranscriptInfo
 from sgpa.text import NormalizedWord, expand_word, normalize_transcript
 from sgpa.tokens import GRID_PRESETS, GridSpec, map_to_tokens, resolve_grid
@@ -77,6 +77,9 @@ class AlignConfig:
         ``"midpoint"`` (of the gap between their characters), or ``"auto"``: the delimiter for models trained to
         emit it in the gap (the shipped one), else the midpoint — with a plain-CTC model the delimiter measured
         worse.
+    min_pause_s
+        Quiet stretches between two words at least this long become pause context spans, present in every
+        coalition and part of no word (0: none; every gap is split between its two words, as before).
     """
 
     grid: str | float = "lfm2-audio"
@@ -92,6 +95,7 @@ class AlignConfig:
     max_duration_s: float | None = MAX_DURATION_S
     speech_gate: bool = True
     interior_cut: str = "auto"
+    min_pause_s: float = MIN_PAUSE_S
 
     #: Allowed range of each numeric setting (inclusive), checked by :meth:`validate`.
     RANGES = {
@@ -103,6 +107,7 @@ class AlignConfig:
         "offset_extension_s": (0.0, 5.0),
         "min_word_duration_s": (0.0, 1.0),
         "max_duration_s": (0.001, 86_400.0),
+        "min_pause_s": (0.0, 60.0),
     }
 
     def validate(self) -> AlignConfig:
@@ -234,7 +239,9 @@ def align_timed(
     timings["stage2_s"], clock = now - clock, now
 
     cuts = enforce_min_duration(cuts, config.min_word_duration_s, info.duration_s)
-    segments = build_word_segments(words, raw, cuts, refined)
+    raw_spans = [(span.start_s, span.end_s) for span in raw]
+    pauses = find_pauses(waveform, rate, raw_spans, config.min_pause_s) if config.min_pause_s > 0 else {}
+    segments = build_word_segments(words, raw, cuts, refined, pauses)
     if config.max_players is not None:
         segments = merge_into_phrases(segments, config.max_players)
     context = context_spans(segments, info.duration_s)
@@ -261,6 +268,7 @@ def align_timed(
             "max_players": config.max_players,
             "speech_gate": config.speech_gate,
             "interior_cut": interior_cut,
+            "min_pause_s": config.min_pause_s,
             "grid": spec.name,
             "token_duration_s": spec.token_duration_s,
             "token_offset_s": spec.offset_s,

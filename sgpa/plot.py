@@ -32,6 +32,9 @@ def segmentation_figure(segmentation: Segmentation, waveform: np.ndarray) -> Any
     bottom.set_ylabel("Hz")
     bottom.set_xlabel("time (s)")
     for axis in (top, bottom):
+        for span in segmentation.context:
+            if span.kind == "pause":
+                axis.axvspan(span.start, span.end, color="0.85", alpha=0.6, linewidth=0)
         for word in segmentation.words:
             for edge, refined in ((word.start, word.start_refined), (word.end, word.end_refined)):
                 axis.axvline(edge, color="tab:green" if refined else "tab:orange", linewidth=1.2)
@@ -45,7 +48,7 @@ def segmentation_figure(segmentation: Segmentation, waveform: np.ndarray) -> Any
     bottom.plot(token_edges, np.zeros_like(token_edges), "|", color="white", markersize=6)
     bottom.set_xlim(0, duration)
     top.set_title(
-        f"solid: final cuts (green moved by stage 2, orange kept from stage 1)  dashed: raw CTC spans  "
+        f"solid: final cuts (green moved by stage 2, orange kept from stage 1)  dashed: raw CTC spans  grey: pauses  "
         f"grid: {grid.name} ({grid.token_duration_s * 1000:g} ms tokens)",
         fontsize=8, pad=28,
     )

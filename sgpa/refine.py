@@ -243,6 +243,47 @@ def refine_boundaries(
     return np.maximum.accumulate(cuts), refined
 
 
+#: Shortest silence between two words that becomes a pause: explicit context, never part of a word. Below it, the
+#: gap is split between the two words as before (stop closures and short breaks are part of connected speech).
+MIN_PAUSE_S = 0.2
+
+
+def find_pauses(
+    waveform: np.ndarray,
+    sample_rate: int,
+    raw_spans_s: list[tuple[float, float]],
+    min_pause_s: float = MIN_PAUSE_S,
+    threshold_ratio: float = 0.05,
+    hop_s: float = 0.005,
+    window_s: float = 0.02,
+) -> dict[int, tuple[float, float]]:
+    """Pauses between consecutive words: ``{i: (start_s, end_s)}`` for the boundary between word ``i - 1`` and ``i``.
+
+    Between the two words' raw CTC spans, the longest run of quiet frames — RMS below ``threshold_ratio`` times
+    the utterance's 95th-percentile RMS, the speech gate's own threshold (:func:`speech_extent_s`) — is a pause
+    when it lasts at least ``min_pause_s``. Quiet frames only: a word the model ended early keeps its tail.
+    """
+    hop_length = max(1, round(hop_s * sample_rate))
+    rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
+    quiet = rms < threshold_ratio * np.percentile(rms, 95)
+    hop = hop_length / sample_rate
+    pauses: dict[int, tuple[float, float]] = {}
+    for index in range(1, len(raw_spans_s)):
+        first = int(np.ceil(raw_spans_s[index - 1][1] / hop))
+        last = int(np.floor(raw_spans_s[index][0] / hop))
+        best_start, best_length, run_start = 0, 0, None
+        for frame in range(first, min(last, quiet.size - 1) + 1):
+            if quiet[frame]:
+                run_start = frame if run_start is None else run_start
+                if frame - run_start + 1 > best_length:
+                    best_start, best_length = run_start, frame - run_start + 1
+            else:
+                run_start = None
+        if best_length * hop >= min_pause_s:
+            pauses[index] = (best_start * hop, (best_start + best_length) * hop)
+    return pauses
+
+
 def speech_extent_s(
     waveform: np.ndarray,
     sample_rate: int,

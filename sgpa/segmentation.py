@@ -78,7 +78,7 @@ class WordSegment:
 
 @dataclass
 class ContextSpan:
-    """Non-speech outside the words: ``kind`` is ``"leading"`` or ``"trailing"``."""
+    """Non-speech outside the words: ``kind`` is ``"leading"``, ``"pause"`` (between two words) or ``"trailing"``."""
 
     kind: str
     start: float

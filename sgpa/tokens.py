@@ -68,51 +68,46 @@ def token_overlaps(
 
 
 def assign_tokens(
-    cuts_s: np.ndarray, duration_s: float, spec: GridSpec
+    edges_s: np.ndarray, duration_s: float, spec: GridSpec
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Owner of every token by majority overlap.
+    """The segment each token overlaps most, for segments tiling the audio.
 
     Parameters
     ----------
-    cuts_s
-        ``[n_words + 1]`` cut points: word ``i`` is ``[cuts_s[i], cuts_s[i + 1])``; time before
-        ``cuts_s[0]`` and after ``cuts_s[-1]`` (up to ``duration_s``) is context.
+    edges_s
+        ``[m + 1]`` non-decreasing boundaries: segment ``j`` is ``[edges_s[j], edges_s[j + 1])`` — leading context,
+        the words and the pauses between them, trailing context, in time order.
 
     Returns
     -------
-    owner : np.ndarray of int, ``[n_tokens]``
-        Word index, or ``-1`` (context). Ties go to the earlier segment.
+    segment : np.ndarray of int, ``[n_tokens]``
+        Index of the winning segment (ties go to the earlier one), ``-1`` for a token past the audio.
     straddling : np.ndarray of bool, ``[n_tokens]``
-        Tokens overlapping more than one segment (words or context) by more than a microsecond.
+        Tokens overlapping more than one segment by more than a microsecond.
     """
     n_tokens = token_count(duration_s, spec)
-    # Segment 0 is leading context, segments 1..n the words, n+1 trailing context.
-    edges = np.concatenate([[min(0.0, cuts_s[0])], cuts_s, [max(duration_s, cuts_s[-1])]])
-    owner = np.full(n_tokens, CONTEXT, dtype=np.int64)
+    segment = np.full(n_tokens, -1, dtype=np.int64)
     straddling = np.zeros(n_tokens, dtype=bool)
-    n_words = cuts_s.size - 1
     for token in range(n_tokens):
         start = spec.offset_s + token * spec.token_duration_s
         end = min(start + spec.token_duration_s, duration_s)  # time past the audio belongs to no one
-        first, overlaps = token_overlaps(start, end, edges)
+        first, overlaps = token_overlaps(start, end, edges_s)
         if overlaps.size == 0:
             continue
-        segment = first + int(np.argmax(overlaps))
-        owner[token] = segment - 1 if 1 <= segment <= n_words else CONTEXT
+        segment[token] = first + int(np.argmax(overlaps))
         straddling[token] = np.count_nonzero(overlaps > _EPSILON_S) > 1
-    return owner, straddling
+    return segment, straddling
 
 
-def give_every_word_a_token(owner: np.ndarray, cuts_s: np.ndarray, spec: GridSpec) -> list[int]:
+def give_every_word_a_token(owner: np.ndarray, word_spans_s: list[tuple[float, float]], spec: GridSpec) -> list[int]:
     """Hand a token to each word that won none by majority, where the token's owner can spare it.
 
     Modifies ``owner`` in place; returns the indices of words left without a token.
     """
     without = []
-    for word in range(cuts_s.size - 1):
+    for word, (start, end) in enumerate(word_spans_s):
         if np.any(owner == word):
             continue
-        start, end = cuts_s[word], cuts_s[word + 1]
         first = int(np.floor((start - spec.offset_s) / spec.token_duration_s))
         last = int(np.ceil((end - spec.offset_s) / spec.token_duration_s))
         candidates = [t for t in range(max(first, 0), min(last, owner.size))]
@@ -139,29 +134,42 @@ def _token_span(owner: np.ndarray, who: int, fallback: int) -> tuple[int, int]:
 def map_to_tokens(
     segments: list[WordSegment], context: list[ContextSpan], duration_s: float, spec: GridSpec
 ) -> TokenGrid:
-    """Assign every token of the grid to a word or to context and record each word's token span.
+    """Assign every token of the grid to a word or to context and record each span's token span.
 
     Sets ``token_start``/``token_end`` on ``segments`` and ``context`` in place (an empty span
     ``[t, t)`` for a word without tokens, ``t`` the token holding its midpoint) and returns the grid.
     """
-    cuts = np.array([segment.start for segment in segments] + [segments[-1].end])
-    owner, straddling = assign_tokens(cuts, duration_s, spec)
-    for word in give_every_word_a_token(owner, cuts, spec):
+    # The tiling of the audio: leading context, the words with the pauses between them, trailing context.
+    pieces: list[tuple[float, float, int, ContextSpan | None]] = []  # (start, end, owner, context span)
+    leading = next((c for c in context if c.kind == "leading"), None)
+    pieces.append((min(0.0, segments[0].start), segments[0].start, CONTEXT, leading))
+    pauses = {round(c.start, 9): c for c in context if c.kind == "pause"}
+    for index, segment in enumerate(segments):
+        pieces.append((segment.start, segment.end, index, None))
+        if index + 1 < len(segments) and segments[index + 1].start > segment.end + 1e-9:
+            pieces.append((segment.end, segments[index + 1].start, CONTEXT, pauses.get(round(segment.end, 9))))
+    trailing = next((c for c in context if c.kind == "trailing"), None)
+    pieces.append((segments[-1].end, max(duration_s, segments[-1].end), CONTEXT, trailing))
+    edges = np.array([piece[0] for piece in pieces] + [pieces[-1][1]])
+    winner, straddling = assign_tokens(edges, duration_s, spec)
+    owner = np.where(winner >= 0, np.array([piece[2] for piece in pieces])[np.maximum(winner, 0)], CONTEXT)
+    word_spans = [(segment.start, segment.end) for segment in segments]
+    for word in give_every_word_a_token(owner, word_spans, spec):
         if "no_tokens" not in segments[word].flags:
             segments[word].flags.append("no_tokens")
     for index, segment in enumerate(segments):
         middle = (segment.start + segment.end) / 2
         fallback = int(np.clip((middle - spec.offset_s) // spec.token_duration_s, 0, max(owner.size - 1, 0)))
         segment.token_start, segment.token_end = _token_span(owner, index, fallback)
-    # Words tile one contiguous stretch, so context tokens sit only before and after it.
-    word_tokens = np.flatnonzero(owner != CONTEXT)
-    first_word_token = int(word_tokens[0]) if word_tokens.size else int(owner.size)
-    after_last_word_token = int(word_tokens[-1]) + 1 if word_tokens.size else int(owner.size)
-    for span in context:
-        if span.kind == "leading":
-            span.token_start, span.token_end = 0, first_word_token
-        else:
-            span.token_start, span.token_end = after_last_word_token, int(owner.size)
+    for position, (start, end, _, span) in enumerate(pieces):
+        if span is None:
+            continue
+        mine = np.flatnonzero((winner == position) & (owner == CONTEXT))
+        if mine.size:
+            span.token_start, span.token_end = int(mine[0]), int(mine[-1]) + 1
+        else:  # a context span too short to win a token sits, empty, where its time falls
+            at = int(np.clip(np.ceil(round((start - spec.offset_s) / spec.token_duration_s, 9)), 0, owner.size))
+            span.token_start = span.token_end = at
     return TokenGrid(
         name=spec.name,
         token_duration_s=spec.token_duration_s,
