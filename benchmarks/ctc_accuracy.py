@@ -217,12 +217,18 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(RESULTS / "ctc_accuracy"), help="output path without extension")
     parser.add_argument("--interior-cut", default=None, help="sgpa align's interior_cut (default: its default)")
     parser.add_argument("--offset-extension-s", type=float, default=None, help="stage 2's offset_extension_s")
+    parser.add_argument("--speech-detector", default=None, help="energy or silero (default: sgpa align's)")
+    parser.add_argument("--min-pause-s", type=float, default=None, help="stage 3's min_pause_s (0: no pauses)")
     args = parser.parse_args(argv)
     align_options = {}
     if args.interior_cut is not None:
         align_options["interior_cut"] = args.interior_cut
     if args.offset_extension_s is not None:
         align_options["offset_extension_s"] = args.offset_extension_s
+    if args.speech_detector is not None:
+        align_options["speech_detector"] = args.speech_detector
+    if args.min_pause_s is not None:
+        align_options["min_pause_s"] = args.min_pause_s
 
     import torch
 

@@ -89,6 +89,9 @@ def _without_prefix(message: str, prefix: str) -> str:
                    "(the shipped one), else the midpoint.")
 @click.option("--refine-interior/--no-refine-interior", default=_DEFAULTS.refine_interior, show_default=True,
               help="Also move the cuts between words to energy dips (default: keep stage 1's cut, which measured closer).")
+@click.option("--speech-detector", type=click.Choice(["energy", "silero"]), default=_DEFAULTS.speech_detector,
+              show_default=True, help="What finds the speech for the gate and the pauses: an energy threshold or "
+                                      "Silero VAD (offline; measured no better on the project's test speech).")
 @click.option("--speech-gate/--no-speech-gate", default=_DEFAULTS.speech_gate, show_default=True,
               help="Allow no character before the energy onset or after the offset of the speech.")
 @click.option("--allow-outside", is_flag=True,
@@ -116,6 +119,7 @@ def align(
     max_duration: float,
     interior_cut: str,
     refine_interior: bool,
+    speech_detector: str,
     speech_gate: bool,
     allow_outside: bool,
     quiet: bool,
@@ -143,6 +147,7 @@ def align(
         interior_cut=interior_cut,
         refine_interior=refine_interior,
         speech_gate=speech_gate,
+        speech_detector=speech_detector,
     ).validate()  # a bad setting is a usage error before the model loads
     if len(jobs) == 1 and not bad_rows and not jobs[0].audio.is_file():
         raise InputError(f"{jobs[0].audio}: no such audio file")  # no need to load the model first

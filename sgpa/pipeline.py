@@ -80,6 +80,9 @@ class AlignConfig:
     min_pause_s
         Quiet stretches between two words at least this long become pause context spans, present in every
         coalition and part of no word (0: none; every gap is split between its two words, as before).
+    speech_detector
+        What finds the speech for the speech gate and the pauses: ``"energy"`` (a frame RMS threshold) or
+        ``"silero"`` (Silero VAD, see :mod:`sgpa.vad`).
     """
 
     grid: str | float = "lfm2-audio"
@@ -96,6 +99,7 @@ class AlignConfig:
     speech_gate: bool = True
     interior_cut: str = "auto"
     min_pause_s: float = MIN_PAUSE_S
+    speech_detector: str = "energy"
 
     #: Allowed range of each numeric setting (inclusive), checked by :meth:`validate`.
     RANGES = {
@@ -120,6 +124,10 @@ class AlignConfig:
                 raise InputError(f"{name} must be a number between {low:g} and {high:g}, not {value!r}")
         if self.max_players is not None and (not isinstance(self.max_players, int) or self.max_players < 1):
             raise InputError(f"max_players must be a whole number of at least 1, not {self.max_players!r}")
+        from sgpa.vad import SPEECH_DETECTORS
+
+        if self.speech_detector not in SPEECH_DETECTORS:
+            raise InputError(f"speech_detector must be one of {', '.join(SPEECH_DETECTORS)}, not {self.speech_detector!r}")
         if self.interior_cut not in INTERIOR_CUTS:
             raise InputError(f"interior_cut must be one of {', '.join(INTERIOR_CUTS)}, not {self.interior_cut!r}")
         self.grid_spec()
@@ -154,13 +162,18 @@ GRIDS = tuple(GRID_PRESETS)
 
 
 def gate_to_speech(
-    log_probs: np.ndarray, label_ids: np.ndarray, waveform: np.ndarray, sample_rate: int, acoustic_model: AcousticModel
+    log_probs: np.ndarray,
+    label_ids: np.ndarray,
+    waveform: np.ndarray,
+    sample_rate: int,
+    acoustic_model: AcousticModel,
+    detector: str = "energy",
 ) -> np.ndarray:
     """Only blanks before the energy onset and after the energy offset of the speech (see ``speech_extent_s``).
 
     Left as it is when the speech region would be too short to spell the transcript.
     """
-    onset_s, offset_s = speech_extent_s(waveform, sample_rate)
+    onset_s, offset_s = speech_extent_s(waveform, sample_rate, detector=detector)
     frame_s = acoustic_model.frame_duration_s
     first, end = int(onset_s / frame_s), min(log_probs.shape[0], int(np.ceil(offset_s / frame_s)))
     if end - first < min_frames_needed(label_ids):
@@ -213,7 +226,7 @@ def align_timed(
 
     label_ids, word_index = label_sequence(words, acoustic_model.vocabulary, acoustic_model.word_delimiter)
     if config.speech_gate:
-        log_probs = gate_to_speech(log_probs, label_ids, waveform, rate, acoustic_model)
+        log_probs = gate_to_speech(log_probs, label_ids, waveform, rate, acoustic_model, config.speech_detector)
     characters = align_characters(
         log_probs, label_ids, word_index, acoustic_model.blank_id, acoustic_model.frame_duration_s
     )
@@ -240,7 +253,8 @@ def align_timed(
 
     cuts = enforce_min_duration(cuts, config.min_word_duration_s, info.duration_s)
     raw_spans = [(span.start_s, span.end_s) for span in raw]
-    pauses = find_pauses(waveform, rate, raw_spans, config.min_pause_s) if config.min_pause_s > 0 else {}
+    pauses = (find_pauses(waveform, rate, raw_spans, config.min_pause_s, config.speech_detector)
+              if config.min_pause_s > 0 else {})
     segments = build_word_segments(words, raw, cuts, refined, pauses)
     if config.max_players is not None:
         segments = merge_into_phrases(segments, config.max_players)
@@ -269,6 +283,7 @@ def align_timed(
             "speech_gate": config.speech_gate,
             "interior_cut": interior_cut,
             "min_pause_s": config.min_pause_s,
+            "speech_detector": config.speech_detector,
             "grid": spec.name,
             "token_duration_s": spec.token_duration_s,
             "token_offset_s": spec.offset_s,

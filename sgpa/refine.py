@@ -253,20 +253,19 @@ def find_pauses(
     sample_rate: int,
     raw_spans_s: list[tuple[float, float]],
     min_pause_s: float = MIN_PAUSE_S,
-    threshold_ratio: float = 0.05,
+    detector: str = "energy",
     hop_s: float = 0.005,
-    window_s: float = 0.02,
 ) -> dict[int, tuple[float, float]]:
     """Pauses between consecutive words: ``{i: (start_s, end_s)}`` for the boundary between word ``i - 1`` and ``i``.
 
-    Between the two words' raw CTC spans, the longest run of quiet frames — RMS below ``threshold_ratio`` times
-    the utterance's 95th-percentile RMS, the speech gate's own threshold (:func:`speech_extent_s`) — is a pause
-    when it lasts at least ``min_pause_s``. Quiet frames only: a word the model ended early keeps its tail.
+    Between the two words' raw CTC spans, the longest run of frames without speech (:func:`sgpa.vad.quiet_frames`:
+    below the speech gate's energy threshold, or outside Silero VAD's speech) is a pause when it lasts at least
+    ``min_pause_s``. Quiet frames only: a word the model ended early keeps its tail.
     """
-    hop_length = max(1, round(hop_s * sample_rate))
-    rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
-    quiet = rms < threshold_ratio * np.percentile(rms, 95)
-    hop = hop_length / sample_rate
+    from sgpa.vad import quiet_frames
+
+    quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s)
+    hop = max(1, round(hop_s * sample_rate)) / sample_rate
     pauses: dict[int, tuple[float, float]] = {}
     for index in range(1, len(raw_spans_s)):
         first = int(np.ceil(raw_spans_s[index - 1][1] / hop))
@@ -291,15 +290,22 @@ def speech_extent_s(
     margin_s: float = 0.05,
     hop_s: float = 0.005,
     window_s: float = 0.02,
+    detector: str = "energy",
 ) -> tuple[float, float]:
-    """Where speech starts and ends: the first and last frame whose RMS reaches ``threshold_ratio`` times
-    the utterance's 95th-percentile RMS, widened by ``margin_s`` on both sides (clipped to the audio).
+    """Where speech starts and ends, widened by ``margin_s`` on both sides (clipped to the audio).
 
-    Returns ``(onset_s, offset_s)``.
+    ``detector="energy"``: the first and last frame whose RMS reaches ``threshold_ratio`` times the utterance's
+    95th-percentile RMS; ``"silero"``: the first and last frame of Silero VAD's speech (:mod:`sgpa.vad`).
+    Returns ``(onset_s, offset_s)``; the whole audio when no speech is found.
     """
     hop_length = max(1, round(hop_s * sample_rate))
-    rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
-    loud = np.flatnonzero(rms >= threshold_ratio * np.percentile(rms, 95))
+    if detector == "energy":
+        rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
+        loud = np.flatnonzero(rms >= threshold_ratio * np.percentile(rms, 95))
+    else:
+        from sgpa.vad import quiet_frames
+
+        loud = np.flatnonzero(~quiet_frames(waveform, sample_rate, detector, hop_s=hop_s))
     duration_s = waveform.size / sample_rate
     if loud.size == 0:
         return 0.0, duration_s

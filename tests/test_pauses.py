@@ -79,3 +79,22 @@ def test_the_shipped_model_puts_a_real_pause_into_context(tmp_path):
     plain = sgpa.align(wav, "please open uh the window", min_pause_s=0)
     assert [c.kind for c in plain.context] == ["leading", "trailing"] or [c.kind for c in plain.context] in (
         ["leading"], ["trailing"], [])
+
+
+def test_silero_finds_the_speech_offline_and_drives_the_gate_and_pauses():
+    from pathlib import Path
+
+    import sgpa
+    from sgpa.audio import load_audio
+    from sgpa.vad import quiet_frames
+
+    sample = Path(__file__).resolve().parents[1] / "data_samples" / "slt_0001.wav"
+    speech, _ = load_audio(sample)
+    audio = np.concatenate([np.zeros(RATE, dtype=np.float32), speech])  # one second of silence first
+    quiet = quiet_frames(audio, RATE, "silero")
+    first_second = quiet[: int(1.0 / 0.005)]
+    assert first_second.mean() > 0.9 and not quiet.all()
+    seg = sgpa.align(audio, "please call me at 5 pm", sample_rate=RATE, speech_detector="silero")
+    assert seg.parameters["speech_detector"] == "silero" and seg.words[0].start > 0.9
+    with pytest.raises(sgpa.InputError, match="speech_detector"):
+        sgpa.AlignConfig(speech_detector="psychic").validate()
