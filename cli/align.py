@@ -186,6 +186,8 @@ def _align_one(
     from sgpa.api import align as run_pipeline
 
     segmentation = run_pipeline(job.audio, job.read_transcript(), aligner=acoustic_model, config=config)
+    for warning in segmentation.quality.warnings:
+        print(f"sgpa: warning: {job.audio}: {warning}", file=sys.stderr)
     stem = job.audio.stem
     outputs = []
     if "json" in formats:

@@ -41,6 +41,13 @@ SAMPLE_RATE = 16000
 #: Shortest word segment after tiling (seconds): one CTC frame is not a word.
 MIN_WORD_DURATION_S = 0.05
 
+#: A word whose characters' mean CTC confidence is below this is flagged ``low_confidence``: on the held-out sets
+#: such words have twice the median boundary error (37 vs 18 ms) and twice the rate of errors above 100 ms.
+LOW_CONFIDENCE = 0.05
+#: An utterance most of whose words are below this confidence gets a warning: the one held-out utterance of 130
+#: that was had a mean boundary error of 98 ms (27 ms for the others).
+UNSURE_CONFIDENCE = 0.1
+
 #: Where a cut between two words starts from: the word delimiter's centre, or the characters' gap midpoint;
 #: ``auto`` takes the delimiter for models trained to put it in the gap (``AcousticModel.delimiter_marks_gaps``).
 INTERIOR_CUTS = ("auto", "delimiter", "midpoint")
@@ -266,6 +273,16 @@ def align_timed(
     timings["stage4_s"] = time.perf_counter() - clock
 
     confidences = [segment.confidence for segment in segments]
+    for segment in segments:
+        if segment.confidence < LOW_CONFIDENCE and "interpolated" not in segment.flags:
+            segment.flags.append("low_confidence")
+    unsure = sum(confidence < UNSURE_CONFIDENCE for confidence in confidences)
+    warnings = []
+    if unsure > len(segments) / 2:
+        warnings.append(
+            f"most words could not be placed with confidence ({unsure} of {len(segments)} below "
+            f"{UNSURE_CONFIDENCE:g}): check that the transcript matches the audio before explaining it"
+        )
     segmentation = Segmentation(
         audio=info,
         transcript=TranscriptInfo(
@@ -298,6 +315,8 @@ def align_timed(
             min_confidence=float(np.min(confidences)),
             n_interpolated_words=sum(interpolated),
             straddling_tokens=token_grid.straddling_tokens,
+            low_confidence_words=sum("low_confidence" in segment.flags for segment in segments),
+            warnings=warnings,
         ),
     )
     return segmentation, timings

@@ -111,6 +111,8 @@ class Quality:
     min_confidence: float
     n_interpolated_words: int
     straddling_tokens: int
+    low_confidence_words: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -98,3 +98,25 @@ def test_silero_finds_the_speech_offline_and_drives_the_gate_and_pauses():
     assert seg.parameters["speech_detector"] == "silero" and seg.words[0].start > 0.9
     with pytest.raises(sgpa.InputError, match="speech_detector"):
         sgpa.AlignConfig(speech_detector="psychic").validate()
+
+
+def test_words_the_model_cannot_place_are_flagged_and_a_mostly_unsure_utterance_warns(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    import sgpa
+    from sgpa.cli.align import align
+
+    sample = Path(__file__).resolve().parents[1] / "data_samples" / "slt_0001.wav"
+    good = sgpa.align(sample, "please call me at 5 pm")
+    assert good.quality.warnings == [] and good.quality.low_confidence_words == sum(
+        "low_confidence" in w.flags for w in good.words)
+    wrong = "the quick brown fox jumps over the lazy dog tonight"  # not what is said
+    bad = sgpa.align(sample, wrong)
+    assert bad.quality.warnings and "most words could not be placed" in bad.quality.warnings[0]
+    assert bad.quality.low_confidence_words >= 1
+    result = CliRunner().invoke(align, [str(sample), "-t", wrong, "-o", str(tmp_path), "-q"])
+    assert result.exit_code == 0  # a warning, not an error: the segments are written
+    assert result.stderr.startswith("sgpa: warning: ") and "could not be placed" in result.stderr
+    assert sgpa.Segmentation.load(tmp_path / "slt_0001.segments.json").quality.warnings == bad.quality.warnings
