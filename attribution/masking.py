@@ -36,6 +36,15 @@ def word_sample_spans(segmentation: Segmentation, sample_rate: int, n_samples: i
     return np.clip(spans, 0, n_samples)
 
 
+def frame_owner(segmentation: Segmentation, centres_s: np.ndarray) -> np.ndarray:
+    """The word owning each frame of a model's front end: the word whose span holds the frame's centre time, or
+    ``-1`` (context). ``centres_s``: ``(n_frames,)`` seconds; returns int64 ``(n_frames,)``."""
+    owner = np.full(len(centres_s), -1, dtype=np.int64)
+    for index, word in enumerate(segmentation.words):
+        owner[(centres_s >= word.start) & (centres_s < word.end)] = index
+    return owner
+
+
 def token_owner(segmentation: Segmentation, n_tokens: int) -> np.ndarray:
     """Owner of each of the model's ``n_tokens`` audio tokens: a word index, or ``-1`` for context.
 

@@ -117,20 +117,6 @@ def align(
     return run_pipeline(audio, transcript, acoustic_model, config, sample_rate=sample_rate, **settings)
 
 
-def check_estimator_options(estimator: str, tolerance: float | None, seed: int) -> None:
-    """The estimator's options, checked up front (the engine checks them again when it runs)."""
-    import math
-
-    from sgpa.attribution.estimators import METHODS
-
-    if estimator not in METHODS:
-        raise InputError(f"unknown attribution method {estimator!r}; choose one of {', '.join(METHODS)}")
-    if tolerance is not None and not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance > 0):
-        raise InputError(f"tolerance must be a positive finite number, got {tolerance}")
-    if not isinstance(seed, int) or seed < 0:
-        raise InputError(f"seed must be a non-negative whole number, got {seed}")
-
-
 def read_waveform(audio: AudioInput, sample_rate: int | None = None) -> tuple[np.ndarray, Any]:
     """A file or a waveform (``[n_samples]`` or ``[n_samples, n_channels]`` at ``sample_rate``) as float32 mono at
     16 kHz, validated, with its :class:`~sgpa.segmentation.AudioInfo`."""
@@ -220,7 +206,9 @@ def explain(
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
-    check_estimator_options(estimator, tolerance, seed)  # before any model loads
+    from sgpa.attribution.estimators import check_options
+
+    check_options(estimator, tolerance, seed)  # before any model loads
     waveform, audio_info = read_waveform(audio, sample_rate)
     segmentation = None
     if isinstance(segments, Segmentation):

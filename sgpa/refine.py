@@ -298,14 +298,12 @@ def speech_extent_s(
     95th-percentile RMS; ``"silero"``: the first and last frame of Silero VAD's speech (:mod:`sgpa.vad`).
     Returns ``(onset_s, offset_s)``; the whole audio when no speech is found.
     """
-    hop_length = max(1, round(hop_s * sample_rate))
-    if detector == "energy":
-        rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
-        loud = np.flatnonzero(rms >= threshold_ratio * np.percentile(rms, 95))
-    else:
-        from sgpa.vad import quiet_frames
+    from sgpa.vad import quiet_frames
 
-        loud = np.flatnonzero(~quiet_frames(waveform, sample_rate, detector, hop_s=hop_s))
+    hop_length = max(1, round(hop_s * sample_rate))
+    quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s, window_s=window_s,
+                         threshold_ratio=threshold_ratio)
+    loud = np.flatnonzero(~quiet)
     duration_s = waveform.size / sample_rate
     if loud.size == 0:
         return 0.0, duration_s

@@ -40,13 +40,19 @@ def silero_speech_s(waveform: np.ndarray, sample_rate: int) -> list[tuple[float,
 
 
 def quiet_frames(
-    waveform: np.ndarray, sample_rate: int, detector: str = "energy", hop_s: float = 0.005, window_s: float = 0.02
+    waveform: np.ndarray,
+    sample_rate: int,
+    detector: str = "energy",
+    hop_s: float = 0.005,
+    window_s: float = 0.02,
+    threshold_ratio: float = ENERGY_THRESHOLD_RATIO,
 ) -> np.ndarray:
-    """bool ``[1 + n_samples // hop]``: the frames (centred every ``hop_s``) that hold no speech."""
+    """bool ``[1 + n_samples // hop]``: the frames (centred every ``hop_s``) that hold no speech — for ``"energy"``,
+    RMS below ``threshold_ratio`` times the utterance's 95th-percentile RMS."""
     hop_length = max(1, round(hop_s * sample_rate))
     if detector == "energy":
         rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
-        return rms < ENERGY_THRESHOLD_RATIO * np.percentile(rms, 95)
+        return rms < threshold_ratio * np.percentile(rms, 95)
     if detector == "silero":
         centres_s = np.arange(1 + len(waveform) // hop_length) * hop_length / sample_rate
         quiet = np.ones(centres_s.size, dtype=bool)

@@ -222,13 +222,13 @@ any_value = st.one_of(finite_or_not, st.booleans(), st.text(max_size=6), st.samp
 @given(name=st.sampled_from(ALIGN_FIELDS), value=any_value, tolerance=any_value, seed=st.one_of(any_value,
                                                                                                  st.integers(-5, 5)))
 def test_random_option_values_are_accepted_or_one_clear_error(name, value, tolerance, seed):
-    from sgpa.api import check_estimator_options
+    from sgpa.attribution.estimators import check_options
 
     try:
         sgpa.AlignConfig(**{name: value}).validate()  # one option at a time: each check is reached
     except sgpa.InputError:
         pass
     try:
-        check_estimator_options("permutation", tolerance, seed)
+        check_options("permutation", tolerance, seed)
     except sgpa.InputError:
         pass

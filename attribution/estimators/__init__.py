@@ -53,6 +53,18 @@ def auto_method(n_players: int, budget: int) -> str:
     return "kernel"
 
 
+def check_options(method: str, tolerance: float | None, seed: int) -> None:
+    """``InputError`` unless the method is known, the tolerance finite and positive, the seed a whole number >= 0
+    (callers check these before loading a model; :func:`estimate` checks them again)."""
+    if method not in METHODS:
+        raise InputError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
+    is_number = isinstance(tolerance, (int, float, np.floating)) and not isinstance(tolerance, bool)
+    if tolerance is not None and not (is_number and np.isfinite(tolerance) and tolerance > 0):
+        raise InputError(f"tolerance must be a positive finite number, got {tolerance}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative whole number, got {seed}")
+
+
 def estimate(
     game: Game,
     method: str = "auto",
@@ -84,8 +96,7 @@ def estimate(
     InputError
         Unknown method, or a budget too small for the method.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
+    check_options(method, tolerance, seed)
     if game.null_players.any():
         return _with_null_players(game, method, budget, tolerance, seed, progress)
     n = game.n_players
@@ -93,10 +104,6 @@ def estimate(
         # Naming a method without a budget gets what that method needs for its full answer.
         budget = {"exact": 2**n, "loo": n + 2}.get(method, default_budget(n))
     budget = int(budget)
-    if tolerance is not None and not (np.isfinite(tolerance) and tolerance > 0):
-        raise InputError(f"tolerance must be a positive finite number, got {tolerance}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative whole number, got {seed}")
     if method == "auto":
         method = auto_method(n, budget)
     if method == "permutation" and budget >= 2**n:

@@ -35,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from sgpa.attribution.masking import mask_waveform, noise_floor_rms, noise_track, null_players, word_sample_spans
+from sgpa.attribution.masking import (
+    frame_owner,
+    mask_waveform,
+    noise_floor_rms,
+    noise_track,
+    null_players,
+    word_sample_spans,
+)
 from sgpa.attribution.models.base import (
     Backend,
     PreparedGame,
@@ -240,9 +247,7 @@ class CtcBackend(Backend):
         if n_frames < 1:
             raise InputError("the audio is too short for the CTC model")
         frame_centres_s = (np.arange(n_frames) * hop + receptive / 2) / SAMPLE_RATE
-        frame_owner = np.full(n_frames, -1, dtype=np.int64)
-        for i, word in enumerate(segmentation.words):
-            frame_owner[(frame_centres_s >= word.start) & (frame_centres_s < word.end)] = i
+        owner_of_frame = frame_owner(segmentation, frame_centres_s)
         hidden = int(getattr(self.model.config, "hidden_size", 768))
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 12))
         per_coalition = len(audio) * 4 * 8 + n_frames * hidden * 4 * (6 + 2 * n_layers)
@@ -263,11 +268,11 @@ class CtcBackend(Backend):
                 "unscored_words": [i for i, ids in enumerate(labels) if not ids],
                 "normalization": normalization if masking != "embedding" else None,
             },
-            null_players=null_players(spans, frame_owner if masking == "embedding" else None),
+            null_players=null_players(spans, owner_of_frame if masking == "embedding" else None),
             backend=self,
             audio=audio,
             labels=labels,
-            frame_owner=frame_owner,
+            frame_owner=owner_of_frame,
             spans=spans,
             noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
             frozen_stats=(float(np.mean(audio, dtype=np.float64)), float(np.var(audio, dtype=np.float64)))

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from sgpa.attribution.masking import (
+    WAVEFORM_MASKINGS,
     embedding_baseline,
+    frame_owner,
     mask_token_embeddings,
     mask_waveform,
     noise_floor_rms,
@@ -58,7 +60,6 @@ AUDIO_START_ID = 128
 # "encoder-input" zeroes the absent words' normalised log-mel frames (the utterance's per-band mean) before the
 # conformer, which then runs per coalition: an absent word cannot reach the kept tokens through its attention.
 MASKINGS = ("embedding", "embedding-mean", "encoder-input", "silence", "noise", "deletion")
-WAVEFORM_MASKINGS = ("silence", "noise", "deletion")
 MEL_HOP_S = 0.01  # LFM2-Audio's log-mel hop (10 ms, centred frames)
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -438,13 +439,8 @@ def prompt_word_tokens(tokenizer: Any, prompt: str) -> tuple[list[str], np.ndarr
 
 
 def mel_frame_owner(segmentation: Segmentation, n_frames: int) -> np.ndarray:
-    """The word owning each log-mel frame (centred every 10 ms): the word whose span holds the frame's centre, or
-    ``-1`` (context). Shape ``(n_frames,)``, int64."""
-    centres_s = np.arange(n_frames) * MEL_HOP_S
-    owner = np.full(n_frames, -1, dtype=np.int64)
-    for index, word in enumerate(segmentation.words):
-        owner[(centres_s >= word.start) & (centres_s < word.end)] = index
-    return owner
+    """The word owning each log-mel frame (centred every 10 ms), ``-1`` for context; int64 ``(n_frames,)``."""
+    return frame_owner(segmentation, np.arange(n_frames) * MEL_HOP_S)
 
 
 def check_grid(segmentation: Segmentation) -> None:
