@@ -165,12 +165,23 @@ class Job:
     augment_fraction: float
     out_dir: str
     id_prefix: str
+    sentences: str = "general"
 
 
-def _sentence(seed: int, index: int, attempt: int) -> str:
+SENTENCE_KINDS = ("general", "tasks")
+
+
+def _sentence(seed: int, index: int, attempt: int, kind: str = "general") -> str:
+    """``general``: varied templates (:mod:`sgpa.corpus.sentences`); ``tasks``: one slot word per sentence
+    (:mod:`sgpa.corpus.tasks`, the oracle model's data)."""
+    rng = np.random.default_rng([seed, index, attempt])
+    if kind == "tasks":
+        from sgpa.corpus.tasks import make_task_sentence
+
+        return make_task_sentence(rng)
     from sgpa.corpus.sentences import make_sentence
 
-    return make_sentence(np.random.default_rng([seed, index, attempt]))
+    return make_sentence(rng)
 
 
 def babble_bank(seed: int, n_talkers: int = 8) -> list[np.ndarray]:
@@ -201,7 +212,7 @@ def run_job(job: Job, babble: list[np.ndarray]) -> list[dict]:
     for attempt in range(_MAX_ATTEMPTS):
         if not pending:
             break
-        texts = [_sentence(job.seed, i, attempt) for i in pending]
+        texts = [_sentence(job.seed, i, attempt, job.sentences) for i in pending]
         failed = []
         for index, utt in zip(pending, synthesize(texts, job.voice)):
             if utt is None:
@@ -218,7 +229,7 @@ def run_job(job: Job, babble: list[np.ndarray]) -> list[dict]:
 
 def plan_jobs(
     n: int, seed: int, voices: list[tuple[str, str]], augment_fraction: float, out_dir: Path,
-    id_prefix: str = "utt", batch_size: int = 16,
+    id_prefix: str = "utt", batch_size: int = 16, sentences: str = "general",
 ) -> list[Job]:
     """Utterance ``i`` gets a voice drawn from ``rng([seed, i])`` (training voices weighted by
     :data:`ENGINE_WEIGHTS`, held-out voices equally);
@@ -234,7 +245,8 @@ def plan_jobs(
     for (engine, voice), indices in by_voice.items():
         for start in range(0, len(indices), batch_size):
             jobs.append(
-                Job(engine, voice, tuple(indices[start : start + batch_size]), seed, augment_fraction, str(out_dir), id_prefix)
+                Job(engine, voice, tuple(indices[start : start + batch_size]), seed, augment_fraction, str(out_dir), id_prefix,
+                    sentences)
             )
     return jobs
 
@@ -252,6 +264,7 @@ def generate(
     workers: int = 2,
     id_prefix: str = "utt",
     progress: bool = True,
+    sentences: str = "general",
 ) -> list[dict]:
     """Generate ``n`` utterances into ``out_dir`` and write ``manifest.jsonl``; return its rows.
 
@@ -263,6 +276,8 @@ def generate(
         Probability in [0, 1] that an utterance gets a random augmentation chain.
     workers : int
         Processes in the pool (1 runs in this process).
+    sentences : str
+        ``general`` (varied templates) or ``tasks`` (one slot word per sentence, see :mod:`sgpa.corpus.tasks`).
     """
     from tqdm import tqdm
 
@@ -272,11 +287,13 @@ def generate(
         raise InputError("--n must be at least 1")
     if not 0.0 <= augment_fraction <= 1.0:
         raise InputError("--augment must be a fraction between 0 and 1")
+    if sentences not in SENTENCE_KINDS:
+        raise InputError(f"--sentences must be one of {', '.join(SENTENCE_KINDS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     voices = voices or all_voices()[0]
     babble = babble_bank(seed) if augment_fraction > 0 else []
-    jobs = plan_jobs(n, seed, voices, augment_fraction, out_dir, id_prefix)
+    jobs = plan_jobs(n, seed, voices, augment_fraction, out_dir, id_prefix, sentences=sentences)
     rows: list[dict] = []
     bar = tqdm(total=n, unit="utt", disable=not progress, file=sys.stderr)
     if workers <= 1:
@@ -308,9 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--augment", type=float, default=0.0, help="fraction of utterances to augment (0-1)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--id-prefix", default="utt")
+    parser.add_argument("--sentences", default="general", choices=SENTENCE_KINDS,
+                        help="general: varied templates; tasks: one slot word per sentence (oracle model data)")
     args = parser.parse_args(argv)
     try:
-        generate(args.out, args.n, args.seed, parse_voices(args.voices), args.augment, args.workers, args.id_prefix)
+        generate(args.out, args.n, args.seed, parse_voices(args.voices), args.augment, args.workers, args.id_prefix,
+                 sentences=args.sentences)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
