@@ -1,0 +1,396 @@
+"""Train the oracle LFM2-Audio model on the spoken tasks, within a wall-clock budget.
+
+Usage::
+
+    python -m sgpa.corpus.generate --out work_data/tasks/train --n 8000 --seed 11 --voices train --augment 0.5 \\
+        --sentences tasks
+    python -m sgpa.training.train_oracle --corpus work_data/tasks/train --out sgpa/models/sgpa-lfm2-oracle --minutes 75
+
+Each step takes a length-bucketed batch of utterances, runs the conformer once per utterance, and asks every
+utterance ``--tasks-per-utterance`` questions (:mod:`sgpa.corpus.tasks`) in the chat layout that
+:class:`sgpa.attribution.models.lfm2_audio.Lfm2AudioBackend` scores::
+
+    <|startoftext|><|im_start|>system\\n{question}<|im_end|>\\n<|im_start|>user\\n[audio]<|im_end|>\\n
+    <|im_start|>assistant\\n {answer}<|im_end|>
+
+The loss is the cross-entropy of the answer tokens (teacher forcing, each example's mean, logits from the tied
+text embeddings as liquid-audio computes them) plus ``--ctc-weight`` times a word-level CTC loss of the
+transcript on the conformer's 80 ms frames (a linear head dropped after training): it gives the encoder a
+signal on every word from the first step, where the answer loss only speaks about one. Log-mel features
+(liquid-audio's own front end, per-utterance normalisation) are computed once; SpecAugment-style time and band
+masks are drawn per step. The learning rate warms up, then follows a cosine over the *time* budget. A dev set
+(training voices, utterances left out) is scored every ``--eval-minutes`` by first-answer-token accuracy per
+task; the best checkpoint is what ``--out`` receives, weights stored as float16. ``--work-dir`` holds a
+resumable checkpoint (``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sgpa.corpus.tasks import TASKS, draw_task, make_example, slot_word, task_vocabulary
+from sgpa.io import atomic_write_text
+from sgpa.training.oracle_model import oracle_config, save_word_tokenizer
+from sgpa.training.train_ctc import learning_rate, split_dev
+
+IM_END_ID = 7
+SUBSAMPLING = 8
+MIN_MEL_FRAMES = 9  # the conformer's smallest input
+
+
+@dataclass
+class TaskUtterance:
+    """A training utterance: normalised log-mel ``(128, n_frames)`` float16, transcript, its word ids."""
+
+    id: str
+    text: str
+    mel: np.ndarray
+    word_ids: np.ndarray
+    voice: str
+
+    @property
+    def n_audio(self) -> int:
+        return -(-self.mel.shape[1] // SUBSAMPLING)
+
+
+def chat_ids(tokenizer, prompt: str) -> tuple[list[int], list[int]]:
+    """Token ids before and after the audio, encoded piece by piece exactly as liquid-audio's ``ChatState``."""
+    def enc(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    before = enc("<|startoftext|>") + enc("<|im_start|>system\n") + enc(prompt) + enc("<|im_end|>\n")
+    before += enc("<|im_start|>user\n")
+    after = enc("<|im_end|>\n") + enc("<|im_start|>assistant\n")
+    return before, after
+
+
+def answer_ids(tokenizer, answer: str) -> list[int]:
+    """The assistant turn's tokens: the answer after a space, then ``<|im_end|>``. With the space an answer word is
+    the very token that names it in a question ("Did the speaker say red?"), so copying a word from the prompt and
+    comparing it with the audio share one embedding (the output layer is tied to the input embeddings)."""
+    return tokenizer.encode(" " + answer, add_special_tokens=False) + [IM_END_ID]
+
+
+def load_task_utterances(entries: list[dict], corpus_dir: Path, processor, words: dict[str, int]) -> list[TaskUtterance]:
+    """Read each utterance's audio and compute liquid-audio's log-mel once."""
+    import soundfile
+    import torch
+    from tqdm import tqdm
+
+    utterances = []
+    for entry in tqdm(entries, desc="log-mel", file=sys.stderr, mininterval=5):
+        samples, rate = soundfile.read(corpus_dir / entry["audio"], dtype="float32")
+        if rate != 16000:
+            raise ValueError(f"{entry['audio']}: expected 16 kHz, got {rate}")
+        slot_word(entry["text"])  # every training sentence has exactly one category word
+        wave = torch.as_tensor(samples)[None]
+        with torch.no_grad():
+            mel, _ = processor.audio(wave, torch.tensor([wave.shape[1]]))
+        ids = np.array([words[w] for w in entry["text"].lower().split()], dtype=np.int64)
+        utterances.append(TaskUtterance(entry["id"], entry["text"], mel[0].numpy().astype(np.float16), ids,
+                                        entry.get("voice", "")))
+    return utterances
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Indices cut into batches of similar length (sorted, chunked, shuffled chunk order)."""
+    order = np.argsort(lengths + rng.uniform(0, 8, len(lengths)), kind="stable")
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def spec_augment(mel, rng: np.random.Generator, n_time: int = 2, max_time: int = 5, n_band: int = 2, max_band: int = 12):
+    """Zero (the normalised mean) a few short time spans and mel bands of each row of ``(k, 128, n_frames)``."""
+    for row in range(mel.shape[0]):
+        for _ in range(n_time):
+            width = int(rng.integers(0, max_time + 1))
+            start = int(rng.integers(0, max(1, mel.shape[2] - width)))
+            mel[row, :, start : start + width] = 0
+        for _ in range(n_band):
+            width = int(rng.integers(0, max_band + 1))
+            start = int(rng.integers(0, 128 - width))
+            mel[row, start : start + width, :] = 0
+    return mel
+
+
+class OracleTrainer:
+    """Holds the model, the CTC head and the tokenizer; computes the loss of one batch of utterances."""
+
+    def __init__(self, model, tokenizer, n_words: int, tasks_per_utterance: int, ctc_weight: float):
+        import torch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.ctc_head = torch.nn.Linear(model.conformer._feat_out, n_words + 1)  # blank = n_words
+        self.blank = n_words
+        self.tasks_per_utterance = tasks_per_utterance
+        self.ctc_weight = ctc_weight
+        self._chat_cache: dict[str, tuple[list[int], list[int]]] = {}
+
+    def parameters(self):
+        return list(self.model.parameters()) + list(self.ctc_head.parameters())
+
+    def chat(self, prompt: str):
+        if prompt not in self._chat_cache:
+            self._chat_cache[prompt] = chat_ids(self.tokenizer, prompt)
+        return self._chat_cache[prompt]
+
+    def encode(self, utterances: list[TaskUtterance], rng: np.random.Generator | None):
+        """Conformer outputs ``(k, n_frames/8, d_model)`` and their valid lengths for a batch of utterances."""
+        import torch
+
+        n_frames = max(max(u.mel.shape[1] for u in utterances), MIN_MEL_FRAMES)
+        mel = np.zeros((len(utterances), 128, n_frames), dtype=np.float32)
+        for row, u in enumerate(utterances):
+            mel[row, :, : u.mel.shape[1]] = u.mel
+        if rng is not None:
+            mel = spec_augment(mel, rng)
+        lengths = torch.tensor([max(u.mel.shape[1], MIN_MEL_FRAMES) for u in utterances])
+        encoded, encoded_lengths = self.model.conformer(torch.from_numpy(mel), lengths)
+        return encoded.mT, encoded_lengths
+
+    def examples(self, utterances: list[TaskUtterance], rng: np.random.Generator, tasks: list[str] | None = None):
+        """``(utterance row, TaskExample)`` pairs: each utterance's questions, drawn or the given ``tasks``."""
+        pairs = []
+        for row, u in enumerate(utterances):
+            for task in tasks or [draw_task(rng) for _ in range(self.tasks_per_utterance)]:
+                pairs.append((row, make_example(u.text, task, rng)))
+        return pairs
+
+    def answer_logits(self, audio_embeddings, pairs):
+        """Logits at every answer position: list of ``(n_answer_tokens, vocab)`` tensors, and the target ids."""
+        import torch
+
+        embed = self.model.lfm.embed_tokens
+        rows, targets, spans = [], [], []
+        for row, example in pairs:
+            before, after = self.chat(example.prompt)
+            answer = answer_ids(self.tokenizer, example.answer)
+            n_audio = audio_embeddings[row].shape[0]
+            text = embed(torch.tensor(before + after + answer[:-1]))
+            rows.append(torch.cat([text[: len(before)], audio_embeddings[row], text[len(before) :]]))
+            first = len(before) + n_audio + len(after) - 1  # the position that predicts the first answer token
+            spans.append((first, len(answer)))
+            targets.append(torch.tensor(answer))
+        width = max(r.shape[0] for r in rows)
+        # right padding: the backbone is causal (attention and short convolutions), so it changes no earlier state
+        batch = torch.stack([torch.nn.functional.pad(r, (0, 0, 0, width - r.shape[0])) for r in rows])
+        hidden = self.model.lfm(inputs_embeds=batch, use_cache=False).last_hidden_state
+        logits = [torch.nn.functional.linear(hidden[i, first : first + n], embed.weight)
+                  for i, (first, n) in enumerate(spans)]
+        return logits, targets
+
+    def loss(self, utterances: list[TaskUtterance], rng: np.random.Generator):
+        import torch
+
+        encoded, lengths = self.encode(utterances, rng)
+        audio = self.model.audio_adapter(encoded)
+        n_audio = [u.n_audio for u in utterances]
+        audio_embeddings = [audio[row, : n_audio[row]] for row in range(len(utterances))]
+        logits, targets = self.answer_logits(audio_embeddings, self.examples(utterances, rng))
+        answer_loss = torch.stack([torch.nn.functional.cross_entropy(l, t) for l, t in zip(logits, targets)]).mean()
+        log_probs = torch.log_softmax(self.ctc_head(encoded), -1).transpose(0, 1)
+        word_ids = [torch.from_numpy(u.word_ids) for u in utterances]
+        ctc = torch.nn.functional.ctc_loss(
+            log_probs, torch.cat(word_ids), lengths, torch.tensor([len(w) for w in word_ids]),
+            blank=self.blank, reduction="mean", zero_infinity=True,
+        )
+        return answer_loss + self.ctc_weight * ctc, float(answer_loss.detach()), float(ctc.detach())
+
+    def dev_accuracy(self, utterances: list[TaskUtterance], batch_size: int = 16) -> dict[str, float]:
+        """First-answer-token accuracy per task (teacher forcing; every answer but ASR's is one word token)."""
+        import torch
+
+        rng = np.random.default_rng(12345)  # the same questions at every evaluation
+        correct = {t: [] for t in TASKS}
+        self.model.eval()
+        with torch.no_grad():
+            for start in range(0, len(utterances), batch_size):
+                chunk = utterances[start : start + batch_size]
+                encoded, _ = self.encode(chunk, None)
+                audio = self.model.audio_adapter(encoded)
+                embeddings = [audio[row, : u.n_audio] for row, u in enumerate(chunk)]
+                pairs = self.examples(chunk, rng, tasks=list(TASKS))
+                logits, targets = self.answer_logits(embeddings, pairs)
+                for (_, example), l, t in zip(pairs, logits, targets):
+                    correct[example.task].append(bool((l.argmax(-1) == t).all()))
+        self.model.train()
+        return {t: float(np.mean(v)) for t, v in correct.items()}
+
+
+def save_oracle(model, tokenizer_dir: Path, config: dict, out_dir: Path, summary: dict) -> None:
+    """Write ``config.json``, float16 ``model.safetensors``, the tokenizer and ``training_summary.json`` into
+    ``out_dir`` (replaced as a whole; other files there, such as the model card, are kept)."""
+    import safetensors.torch
+
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    shutil.copytree(tokenizer_dir, tmp_dir)
+    (tmp_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    state = {k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous()
+             for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(state, str(tmp_dir / "model.safetensors"), metadata={"format": "pt"})
+    (tmp_dir / "training_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if out_dir.exists():
+        for extra in out_dir.iterdir():
+            if extra.is_file() and not (tmp_dir / extra.name).exists():
+                shutil.copy2(extra, tmp_dir / extra.name)
+        shutil.rmtree(out_dir)
+    tmp_dir.rename(out_dir)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", required=True, help="task corpus folder (manifest.jsonl; sgpa.corpus.generate --sentences tasks)")
+    p.add_argument("--out", required=True, help="where the best model is saved")
+    p.add_argument("--work-dir", default=None, help="checkpoints and logs (default: <out>.work)")
+    p.add_argument("--minutes", type=float, default=75.0, help="wall-clock training budget")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (testing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1.5e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup-steps", type=int, default=300)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--batch-utterances", type=int, default=16)
+    p.add_argument("--tasks-per-utterance", type=int, default=2)
+    p.add_argument("--ctc-weight", type=float, default=0.3)
+    p.add_argument("--max-utterances", type=int, default=None)
+    p.add_argument("--dev-fraction", type=float, default=0.03)
+    p.add_argument("--max-dev", type=int, default=160)
+    p.add_argument("--eval-minutes", type=float, default=8.0)
+    p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import torch
+    from liquid_audio import LFM2AudioModel, LFM2AudioProcessor
+
+    from sgpa.attribution.models.lfm2_tiny import config_object
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    corpus_dir = Path(args.corpus)
+    out_dir = Path(args.out)
+    work_dir = Path(args.work_dir) if args.work_dir else out_dir.with_name(out_dir.name + ".work")
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    vocabulary = task_vocabulary()
+    tokenizer_dir = work_dir / "tokenizer"
+    vocab_size = save_word_tokenizer(tokenizer_dir, vocabulary)
+    config = oracle_config(vocab_size)
+    (tokenizer_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    processor = LFM2AudioProcessor.from_pretrained(tokenizer_dir, device="cpu")
+    model = LFM2AudioModel(config_object(config))
+    trainer = OracleTrainer(model, processor.text, len(vocabulary), args.tasks_per_utterance, args.ctc_weight)
+    words = {w: i for i, w in enumerate(vocabulary)}
+
+    entries = [json.loads(line) for line in (corpus_dir / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    train_entries, dev_entries = split_dev(entries, args.dev_fraction, args.max_dev, rng)
+    if args.max_utterances:
+        train_entries = train_entries[: args.max_utterances]
+    train = load_task_utterances(train_entries, corpus_dir, processor, words)
+    dev = load_task_utterances(dev_entries, corpus_dir, processor, words)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{len(train)} training utterances ({sum(u.mel.shape[1] for u in train) / 360000:.2f} h), {len(dev)} dev; "
+          f"{n_params / 1e6:.2f} M parameters", flush=True)
+
+    optimizer = torch.optim.AdamW(trainer.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
+    step, epoch, trained_s, best_score, history = 0, 0, 0.0, -1.0, []
+    if args.resume and (work_dir / "checkpoint.pt").exists():
+        state = torch.load(work_dir / "checkpoint.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        trainer.ctc_head.load_state_dict(state["ctc_head"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, epoch, trained_s, best_score, history = (state[k] for k in ("step", "epoch", "trained_s", "best_score", "history"))
+        rng = np.random.default_rng([args.seed, step])
+        print(f"resumed at step {step} ({trained_s / 60:.1f} min)", flush=True)
+
+    budget_s = args.minutes * 60
+    start = time.time() - trained_s
+    last_eval = time.time()
+    lengths = np.array([u.mel.shape[1] for u in train])
+    model.train()
+    done = False
+    while not done:
+        for batch in bucketed_batches(lengths, args.batch_utterances, rng):
+            elapsed = time.time() - start
+            if elapsed >= budget_s or (args.max_steps is not None and step >= args.max_steps):
+                done = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, elapsed / budget_s, args.lr, args.warmup_steps)
+            loss, answer_loss, ctc = trainer.loss([train[i] for i in batch], rng)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainer.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            if step % 50 == 0:
+                print(f"step {step} {elapsed / 60:.1f} min answer {answer_loss:.3f} word-ctc {ctc:.3f} "
+                      f"lr {optimizer.param_groups[0]['lr']:.2e}", flush=True)
+            if time.time() - last_eval >= args.eval_minutes * 60:
+                best_score = evaluate(trainer, optimizer, dev, step, epoch, start, best_score, history, work_dir)
+                last_eval = time.time()
+        else:
+            epoch += 1
+    best_score = evaluate(trainer, optimizer, dev, step, epoch, start, best_score, history, work_dir)
+    model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
+    summary = {
+        "steps": step,
+        "epochs": epoch,
+        "train_minutes": round((time.time() - start) / 60, 1),
+        "train_utterances": len(train),
+        "train_hours": round(float(lengths.sum()) / 360000, 3),
+        "dev_utterances": len(dev),
+        "best_dev_accuracy": best_score,
+        "parameters": n_params,
+        "history": history,
+        "args": vars(args),
+    }
+    save_oracle(model, tokenizer_dir, config, out_dir, summary)
+    print(f"saved the best checkpoint (mean dev accuracy {best_score:.3f}) to {out_dir}", flush=True)
+
+
+def evaluate(trainer, optimizer, dev, step, epoch, start, best_score, history, work_dir) -> float:
+    """Score the dev set, keep the best weights in ``work_dir/best.pt`` and write a resumable checkpoint."""
+    import torch
+
+    accuracy = trainer.dev_accuracy(dev)
+    score = float(np.mean([accuracy[t] for t in TASKS if t != "asr"]))
+    elapsed = time.time() - start
+    history.append({"step": step, "minutes": round(elapsed / 60, 2), "score": round(score, 4),
+                    **{t: round(a, 4) for t, a in accuracy.items()}})
+    print(f"eval step {step} {elapsed / 60:.1f} min score {score:.3f} " +
+          " ".join(f"{t} {a:.2f}" for t, a in accuracy.items()), flush=True)
+    if score > best_score:
+        best_score = score
+        torch.save(trainer.model.state_dict(), work_dir / "best.pt")
+    state = {
+        "model": trainer.model.state_dict(),
+        "ctc_head": trainer.ctc_head.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "epoch": epoch,
+        "trained_s": elapsed,
+        "best_score": best_score,
+        "history": history,
+    }
+    torch.save(state, work_dir / "checkpoint.pt.tmp")
+    (work_dir / "checkpoint.pt.tmp").replace(work_dir / "checkpoint.pt")
+    atomic_write_text(work_dir / "history.json", json.dumps(history, indent=2))
+    return best_score
+
+
+if __name__ == "__main__":
+    main()
