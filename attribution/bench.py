@@ -42,6 +42,7 @@ import numpy as np
 
 from sgpa.attribution.diagnostics import (
     concentration,
+    modality_shares,
     cumulative_profile,
     diagonal_score,
     map_onto_words,
@@ -81,6 +82,8 @@ class BenchConfig:
     alignment_bins : ``k`` of the ``k x k`` temporal-alignment grid.
     profile_points : points of the cumulative profile over normalised time.
     random_orders : random deletion orders averaged for the random AOPC baseline.
+    text_players : chat models: also explain the joint game of the words and the prompt's words, and report its
+        modality views (A-SHAP, T-SHAP, Generative SHAP over ``response_windows`` windows of the response).
     """
 
     player_sets: tuple[str, ...] = PLAYER_SETS
@@ -94,6 +97,8 @@ class BenchConfig:
     alignment_bins: int = 8
     profile_points: int = 50
     random_orders: int = 20
+    text_players: bool = False
+    response_windows: int = 4
 
     def validate(self) -> BenchConfig:
         unknown = [name for name in self.player_sets if name not in PLAYER_SETS]
@@ -114,6 +119,8 @@ class BenchConfig:
             )
         if self.reference_budget_per_player < 4:
             raise InputError(f"reference_budget_per_player must be at least 4, got {self.reference_budget_per_player}")
+        if self.response_windows < 1:
+            raise InputError(f"response_windows must be at least 1, got {self.response_windows}")
         if self.exact_cap < 4:
             raise InputError(f"exact_cap must be at least 4, got {self.exact_cap}")
         return self
@@ -132,14 +139,17 @@ class BenchConfig:
 
 @dataclass
 class BenchItem:
-    """One utterance of a bench: an id, its audio, transcript, and optionally a prompt and an answer word."""
+    """One utterance of a bench: an id, its audio (a file, or a waveform at ``sample_rate`` Hz), transcript, and
+    optionally a prompt and an answer word. ``source`` says where a waveform came from (``dataset[row]``)."""
 
     id: str
-    audio: Path
+    audio: Path | np.ndarray
     transcript: str
     prompt: str | None = None
     answer_word: int | None = None
     fields: dict = field(default_factory=dict)
+    sample_rate: int | None = None
+    source: str | None = None
 
 
 def items_from_manifest(path: Path, allow_outside: bool = False) -> tuple[list[BenchItem], list[tuple[str, str]]]:
@@ -167,6 +177,81 @@ def items_from_manifest(path: Path, allow_outside: bool = False) -> tuple[list[B
     duplicates = sorted({name for name in ids if ids.count(name) > 1})
     if duplicates:
         raise InputError(f"{path}: several rows share the id(s) {', '.join(duplicates)}")
+    return items, failures
+
+
+def load_dataset_split(location: str, split: str | None = None) -> Any:
+    """A Hugging Face ``datasets.Dataset``: a folder written by ``save_to_disk``, or a hub id (needs a network).
+
+    A ``DatasetDict`` needs ``split`` unless it holds a single split.
+    """
+    import datasets
+
+    folder = Path(location).expanduser()
+    try:
+        data = datasets.load_from_disk(str(folder)) if folder.exists() else datasets.load_dataset(location, split=split)
+    except (FileNotFoundError, ValueError, OSError, ConnectionError) as error:
+        raise InputError(f"cannot load dataset {location!r}: {' '.join(str(error).split())}") from error
+    if isinstance(data, datasets.DatasetDict):
+        if split is None and len(data) == 1:
+            split = next(iter(data))
+        if split not in data:
+            raise InputError(f"dataset {location!r} has the splits {', '.join(data)}: choose one with --split")
+        data = data[split]
+    return data
+
+
+def items_from_dataset(
+    location: str,
+    *,
+    split: str | None = None,
+    audio_column: str = "audio",
+    text_column: str = "text",
+    id_column: str | None = None,
+) -> tuple[list[BenchItem], list[tuple[str, str]]]:
+    """The bench items of a Hugging Face dataset (see :func:`load_dataset_split`), and the rows that cannot be used.
+
+    The audio column is read undecoded (``datasets.Audio(decode=False)``: the file's bytes or path) and decoded with
+    soundfile, so no audio back end of ``datasets`` is needed. Optional columns ``prompt`` and ``answer_word``
+    are used as in a manifest; ids default to ``<row index>``.
+    """
+    import io
+
+    import datasets
+    import soundfile
+
+    data = load_dataset_split(location, split)
+    missing = [c for c in (audio_column, text_column, id_column) if c is not None and c not in data.column_names]
+    if missing:
+        raise InputError(f"dataset {location!r} has no column {', '.join(map(repr, missing))} "
+                         f"(its columns: {', '.join(data.column_names)})")
+    if isinstance(data.features[audio_column], datasets.Audio):
+        data = data.cast_column(audio_column, datasets.Audio(decode=False))
+    items, failures = [], []
+    for index, row in enumerate(data):
+        name = str(row[id_column]) if id_column else f"{index:06d}"
+        audio = row[audio_column]
+        try:
+            if isinstance(audio, dict) and audio.get("array") is not None:
+                waveform, rate = np.asarray(audio["array"], dtype=np.float32), int(audio["sampling_rate"])
+            elif isinstance(audio, dict) and (audio.get("bytes") or audio.get("path")):
+                source = io.BytesIO(audio["bytes"]) if audio.get("bytes") else audio["path"]
+                try:
+                    waveform, rate = soundfile.read(source, dtype="float32")
+                except soundfile.LibsndfileError as error:
+                    raise InputError(f"cannot decode the audio: {error.error_string}") from error
+            else:
+                raise InputError(f"column {audio_column!r} holds no audio")
+            transcript = str(row[text_column] or "").strip()
+            if not transcript:
+                raise InputError("the transcript is empty")
+            answer = row.get("answer_word")
+            answer = None if answer in (None, "") else int(answer)
+        except (InputError, ValueError, RuntimeError) as error:
+            failures.append((name, f"{name}: {' '.join(str(error).split())}"))
+            continue
+        items.append(BenchItem(id=name, audio=waveform, transcript=transcript, prompt=row.get("prompt") or None,
+                               answer_word=answer, sample_rate=rate, source=f"{location}[{index}]"))
     return items, failures
 
 
@@ -382,7 +467,7 @@ def bench_utterance(item: BenchItem, backend: Any, aligner: Any, config: BenchCo
     from sgpa.pipeline import align
 
     started = time.perf_counter()
-    waveform, audio_info = read_waveform(item.audio)
+    waveform, audio_info = read_waveform(item.audio, item.sample_rate)
     grid = BACKEND_GRIDS[backend.name]
     words = align(waveform, item.transcript, aligner, grid=grid, sample_rate=16000)
     words.audio = audio_info
@@ -441,9 +526,10 @@ def bench_utterance(item: BenchItem, backend: Any, aligner: Any, config: BenchCo
             model_evaluations=int(base.n_evaluations),
             seconds=time.perf_counter() - clock,
         )
+    modality = modality_figures(backend, waveform, words, item, config) if config.text_players else None
     return {
         "id": item.id,
-        "audio": str(item.audio),
+        "audio": item.source or str(item.audio),
         "transcript": item.transcript,
         "prompt": item.prompt,
         "answer_word": item.answer_word,
@@ -452,7 +538,27 @@ def bench_utterance(item: BenchItem, backend: Any, aligner: Any, config: BenchCo
         "response": prepared_games["words"].response.tokens,
         "leave_one_out": loo,
         "player_sets": {name: asdict(result) for name, result in results.items()},
+        "modality": modality,
         "seconds": time.perf_counter() - started,
+    }
+
+
+def modality_figures(backend: Any, waveform: np.ndarray, words: Any, item: BenchItem, config: BenchConfig) -> dict:
+    """The joint game of the spoken words and the prompt's words (a chat model's ``text_players``): its reference
+    attributions' A-SHAP, T-SHAP and Generative SHAP (:func:`sgpa.attribution.diagnostics.modality_shares`)."""
+    if backend.name == "ctc":
+        raise InputError("text players need a chat model with a prompt (--backend lfm2-audio), not the CTC recogniser")
+    prepared = backend.prepare(waveform, words, prompt=item.prompt, masking=config.masking,
+                               normalization=config.normalization, text_players=True)
+    game = Game(prepared.log_probs, prepared.n_players, batch_size=prepared.batch_size,
+                null_players=prepared.null_players)
+    reference = reference_attributions(game, config)
+    is_audio = np.arange(prepared.n_players) < words.n_words
+    return {
+        "n_text_players": int(prepared.n_players - words.n_words),
+        "reference_kind": reference["kind"],
+        "model_evaluations": int(game.n_evaluations),
+        **modality_shares(np.asarray(reference["result"].phi), is_audio, config.response_windows),
     }
 
 

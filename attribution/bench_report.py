@@ -227,8 +227,16 @@ def summarise(records: list[dict], config: Any, meta: dict) -> dict:
             "model_evaluations_total": int(sum(e["model_evaluations"] for e in entries)),
             "seconds_total": float(sum(e["seconds"] for e in entries)),
         }
+    modality = [r["modality"] for r in records if r.get("modality")]
     return {
         "n_utterances": len(records),
+        "modality": None if not modality else {
+            "n": len(modality),
+            "a_shap_median": _median([m["a_shap"] for m in modality]),
+            "a_shap_quartiles": np.quantile([m["a_shap"] for m in modality], [0.25, 0.75]).tolist(),
+            "generative_mean": [_mean([m["generative"][w] for m in modality if m["generative"][w] is not None])
+                                for w in range(len(modality[0]["generative"]))],
+        },
         "config": _config_dict(config),
         "meta": meta,
         "player_sets": per_set,
@@ -376,6 +384,15 @@ def markdown(summary: dict) -> str:
               "(above 1: each output rests on the audio heard at the same relative time).", ""]
     for name, s in per_set.items():
         lines.append(f"- {name}: median diagonal score {_fmt(s['diagonal_score_median'])}")
+
+    modality = summary.get("modality")
+    if modality:
+        q = modality["a_shap_quartiles"]
+        windows = ", ".join("—" if g is None else f"{g:.2f}" for g in modality["generative_mean"])
+        lines += ["", "## 5. Modality (words and prompt words as players)", "",
+                  f"A-SHAP (the audio's share of Σ|Φ|) median {_fmt(modality['a_shap_median'])} (IQR {q[0]:.2f}–"
+                  f"{q[1]:.2f}), n = {modality['n']}; T-SHAP = 1 − A-SHAP. Generative SHAP, the audio share in "
+                  f"{len(modality['generative_mean'])} equal windows of the response (mean): {windows}."]
 
     lines += ["", "## Paired comparisons (words vs each set, Holm-corrected over the family)", "",
               "| words vs | figure | n | mean words | mean other | d_z [95 % CI] | Wilcoxon p | Holm p | paired t p |",

@@ -7,6 +7,7 @@ Small pure functions over arrays. Concentration is computed on attribution magni
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -189,3 +190,22 @@ def diagonal_score(grid: np.ndarray) -> float:
     diagonal = np.diag(grid)
     off = grid[~np.eye(len(grid), dtype=bool)]
     return float(diagonal.mean() / off.mean()) if off.size and off.mean() > 0 else float("nan")
+
+
+def modality_shares(phi: np.ndarray, is_audio: np.ndarray, n_windows: int = 4) -> dict[str, Any]:
+    """Dr. SHAP-AV's modality views of a joint audio + text game's ``Phi`` (players x response tokens, ``(m, T)``).
+
+    ``a_shap``: the audio players' share of ``sum |Phi|`` (``t_shap = 1 - a_shap``); ``generative``: the same share
+    within each of ``n_windows`` equal windows of the response (Generative SHAP: does the answer lean on the audio
+    early and on the prompt late?), ``None`` for a window holding no response token.
+    """
+    magnitude = np.abs(np.asarray(phi, dtype=float))
+    is_audio = np.asarray(is_audio, dtype=bool)
+    total = magnitude.sum()
+    a_shap = float(magnitude[is_audio].sum() / total) if total > 0 else float("nan")
+    windows = np.minimum((np.arange(magnitude.shape[1]) * n_windows) // max(magnitude.shape[1], 1), n_windows - 1)
+    generative: list[float | None] = []
+    for w in range(n_windows):
+        block = magnitude[:, windows == w]
+        generative.append(float(block[is_audio].sum() / block.sum()) if block.size and block.sum() > 0 else None)
+    return {"a_shap": a_shap, "t_shap": 1.0 - a_shap if a_shap == a_shap else float("nan"), "generative": generative}

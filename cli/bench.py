@@ -18,11 +18,18 @@ _DEFAULTS = BenchConfig()
 
 
 @click.command("bench")
-@click.option("-m", "--manifest", type=click.Path(path_type=Path), required=True,
+@click.option("-m", "--manifest", type=click.Path(path_type=Path), default=None,
               help="JSONL/CSV manifest: audio, transcript, optional id, prompt, answer_word (index of the answer word).")
+@click.option("--dataset", default=None,
+              help="Instead of --manifest: a Hugging Face dataset (a save_to_disk folder, or a hub id with a network).")
+@click.option("--split", default=None, help="--dataset: the split (needed when it has several).")
+@click.option("--audio-column", default="audio", show_default=True, help="--dataset: the audio column.")
+@click.option("--text-column", default="text", show_default=True, help="--dataset: the transcript column.")
+@click.option("--id-column", default=None, help="--dataset: a column of utterance ids (default: the row index).")
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True,
               help="Report folder; rerunning with the same folder resumes (finished utterances are skipped).")
-@click.option("--model", default=None, help="Local folder or hub id. Default: the shipped CTC recogniser.")
+@click.option("--model", default=None,
+              help="Local folder or hub id. Default: the backend's shipped model (sgpa-ctc-en; sgpa-lfm2-oracle for lfm2-audio).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Default: detected from --model.")
 @click.option("--align-model", default=None, help="CTC model for alignment. Default: the shipped one.")
 @click.option("--masking", default=None, help="As for `sgpa explain` (default: the backend's).")
@@ -38,6 +45,10 @@ _DEFAULTS = BenchConfig()
               show_default=True, help="Budget (times n) of the non-exact reference.")
 @click.option("--exact-cap", type=int, default=_DEFAULTS.exact_cap, show_default=True,
               help="The reference is exact when 2^n is at most this.")
+@click.option("--text-players", is_flag=True,
+              help="Chat models: also explain words + prompt words jointly and report A-SHAP and Generative SHAP.")
+@click.option("--response-windows", type=int, default=_DEFAULTS.response_windows, show_default=True,
+              help="--text-players: windows of the response for Generative SHAP.")
 @click.option("--limit", type=int, default=None, help="Only the first N utterances of the manifest.")
 @click.option("--quick", is_flag=True, help="Small ladders, 2 seeds, a cheap reference (for tests and CI).")
 @click.option("--device", default="cpu", show_default=True)
@@ -45,11 +56,13 @@ _DEFAULTS = BenchConfig()
               help="Let manifest rows name files outside the manifest's folder (refused by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_input_errors
-def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | None, align_model: str | None,
+def bench(manifest: Path | None, dataset: str | None, split: str | None, audio_column: str, text_column: str,
+          id_column: str | None, output_dir: Path, model: str | None, backend: str | None, align_model: str | None,
           masking: str | None, normalization: str | None, prompt: str | None, player_sets: str,
           epsilons: tuple[float, ...], seeds: int, max_budget_per_player: int, reference_budget_per_player: int,
-          exact_cap: int, limit: int | None, quick: bool, device: str, allow_outside: bool, quiet: bool) -> None:
-    """Explain every utterance of the manifest under several player sets and write a report folder.
+          exact_cap: int, text_players: bool, response_windows: int, limit: int | None, quick: bool, device: str,
+          allow_outside: bool, quiet: bool) -> None:
+    """Explain every utterance of a manifest or dataset under several player sets and write a report folder.
 
     Writes utterances.jsonl (one line per finished utterance), results.json, report.md and PNG plots into
     the output folder. A bad input is listed and skipped (exit code 2 at the end); finished utterances are kept.
@@ -59,7 +72,7 @@ def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | No
     from tqdm import tqdm
 
     from sgpa.api import load_aligner, load_backend
-    from sgpa.attribution.bench import items_from_manifest, run_bench
+    from sgpa.attribution.bench import items_from_dataset, items_from_manifest, run_bench
     from sgpa.attribution.bench_report import write_report
 
     sizes = {"seeds": seeds, "exact_cap": exact_cap, "max_budget_per_player": max_budget_per_player,
@@ -72,24 +85,35 @@ def bench(manifest: Path, output_dir: Path, model: str | None, backend: str | No
     config = BenchConfig(
         player_sets=tuple(name.strip() for name in player_sets.split(",") if name.strip()),
         epsilons=tuple(epsilons) or _DEFAULTS.epsilons, masking=masking, normalization=normalization,
-        random_orders=with_quick(_DEFAULTS).random_orders if quick else _DEFAULTS.random_orders, **sizes,
+        random_orders=with_quick(_DEFAULTS).random_orders if quick else _DEFAULTS.random_orders,
+        text_players=text_players, response_windows=response_windows, **sizes,
     ).validate()
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, not {limit}")
-    items, failures = items_from_manifest(manifest, allow_outside)
+    if (manifest is None) == (dataset is None):
+        raise InputError("give exactly one of --manifest and --dataset")
+    if manifest is not None:
+        items, failures = items_from_manifest(manifest, allow_outside)
+    else:
+        items, failures = items_from_dataset(dataset, split=split, audio_column=audio_column,
+                                             text_column=text_column, id_column=id_column)
+    source = str(manifest) if manifest is not None else dataset
     if not items:
-        raise InputError(f"{manifest}: no usable row ({len(failures)} failed; the first: {failures[0][1]})")
+        raise InputError(f"{source}: no usable row ({len(failures)} failed; the first: {failures[0][1]})"
+                         if failures else f"{source}: no rows")
     for where, message in failures:
         print(f"sgpa: error: {message}", file=sys.stderr)
     items = items[:limit] if limit is not None else items
     if prompt is not None:
         items = [item if item.prompt else replace(item, prompt=prompt) for item in items]
     explainer = load_backend(model, backend, device=device)
+    if text_players and explainer.name == "ctc":
+        raise InputError("--text-players needs a chat model with a prompt (--backend lfm2-audio), not the CTC recogniser")
     aligner = explainer.acoustic_model if explainer.name == "ctc" and align_model is None else load_aligner(
         align_model, device)
     meta = {"model": explainer.model_id, "revision": explainer.revision, "backend": explainer.name,
             "masking": explainer.check_masking(masking), "normalization": normalization or "frozen",
-            "manifest": str(manifest)}
+            "manifest": str(manifest) if manifest is not None else None, "dataset": dataset, "split": split}
     bar = tqdm(total=len(items), unit="utt", desc="sgpa bench", file=sys.stderr, disable=quiet)
 
     def on_progress(item, record, message):

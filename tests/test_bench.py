@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest_lfm2 import tiny_lfm2_dir  # noqa: F401
 
 from sgpa.attribution.bench import BenchConfig, budget_ladder, matched_accuracy, player_spans
 from sgpa.attribution.bench_report import cost_ratios, holm, paired_test
@@ -279,3 +280,64 @@ def test_bad_inputs_give_one_line_and_exit_2_keeping_finished_utterances(tmp_pat
     one_line_error(result, "1 of 2 inputs failed: ghost")
     assert [r["id"] for r in stripped(out / "utterances.jsonl")] == ["slt_0001"]
     assert json.loads((out / "results.json").read_text())["failures"][0]["id"] == "ghost"
+
+
+def test_a_hugging_face_dataset_benches_like_the_same_manifest(tmp_path, tiny_ctc_model_dir):
+    import datasets
+
+    # a save_to_disk folder with an Audio column (8 kHz copies: the bench resamples), a corrupt row and an empty one
+    import soundfile
+
+    waveform, _ = soundfile.read(SAMPLES / "slt_0001.wav", dtype="float32")
+    soundfile.write(tmp_path / "slt_0001_8k.wav", waveform[::2], 8000)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF not really a wav file")
+    data = datasets.Dataset.from_dict({
+        "audio": [str(SAMPLES / "slt_0001.wav"), str(tmp_path / "slt_0001_8k.wav"), str(tmp_path / "corrupt.wav"),
+                  str(SAMPLES / "slt_0000.wav")],
+        "sentence": ["please call me at 5 pm", "please call me at 5 pm", "hello", ""],
+        "key": ["a", "b", "c", "d"],
+    }).cast_column("audio", datasets.Audio())
+    data.save_to_disk(str(tmp_path / "ds"))
+
+    from sgpa.attribution.bench import items_from_dataset
+
+    items, failures = items_from_dataset(str(tmp_path / "ds"), text_column="sentence", id_column="key")
+    assert [i.id for i in items] == ["a", "b"] and [f[0] for f in failures] == ["c", "d"]
+    assert items[0].sample_rate == 16000 and items[1].sample_rate == 8000
+    assert np.array_equal(items[0].audio, waveform)
+
+    out = tmp_path / "out"
+    result = run_cli(["bench", "--dataset", str(tmp_path / "ds"), "--text-column", "sentence", "--id-column", "key",
+                      "-o", str(out), "--model", str(tiny_ctc_model_dir), "--quick", "-q", "--limit", "1",
+                      "--player-sets", "words"])
+    one_line_error(result, "inputs failed: c, d")  # the finished row is kept, the bad ones listed
+    assert "c: cannot decode the audio" in result.stderr
+    from_dataset = stripped(out / "utterances.jsonl")[0]
+    manifest = write_manifest(tmp_path / "one.jsonl", [{"id": "a", "audio": str(SAMPLES / "slt_0001.wav"),
+                                                        "transcript": "please call me at 5 pm"}])
+    result = run_cli(bench_args(manifest, tmp_path / "out_manifest", tiny_ctc_model_dir, "--player-sets", "words"))
+    assert result.exit_code == 0, result.output
+    from_manifest = stripped(tmp_path / "out_manifest" / "utterances.jsonl")[0]
+    assert from_dataset["audio"] == f"{tmp_path / 'ds'}[0]"
+    assert from_dataset["player_sets"] == from_manifest["player_sets"]
+
+    for args, fragment in ((["--text-column", "transcript"], "no column 'transcript'"),
+                           (["--manifest", str(manifest)], "exactly one of --manifest and --dataset")):
+        result = run_cli(["bench", "--dataset", str(tmp_path / "ds"), *args, "-o", str(tmp_path / "bad"),
+                          "--model", str(tiny_ctc_model_dir), "--quick", "-q"])
+        one_line_error(result, fragment)
+
+
+def test_text_players_add_the_modality_views_for_a_chat_model(tmp_path, tiny_lfm2_dir, tiny_ctc_model_dir):  # noqa: F811
+    rows = [{"id": "espeak", "audio": str(SAMPLES / "espeak_f3_0000.wav"),
+             "transcript": (SAMPLES / "espeak_f3_0000.txt").read_text().strip(), "prompt": "Which colour was said?"}]
+    manifest = write_manifest(tmp_path / "m.jsonl", rows)
+    out = tmp_path / "out"
+    result = run_cli(["bench", "--manifest", str(manifest), "-o", str(out), "--model", str(tiny_lfm2_dir), "--quick",
+                      "-q", "--allow-outside", "--player-sets", "words", "--text-players", "--response-windows", "2"])
+    assert result.exit_code == 0, result.output
+    modality = json.loads((out / "utterances.jsonl").read_text())["modality"]
+    assert modality["n_text_players"] == 4 and 0.0 <= modality["a_shap"] <= 1.0 and len(modality["generative"]) == 2
+    assert "A-SHAP" in (out / "report.md").read_text()
+    result = run_cli(bench_args(manifest, tmp_path / "ctc", tiny_ctc_model_dir, "--text-players"))
+    one_line_error(result, "--text-players needs a chat model")

@@ -49,3 +49,16 @@ def test_top3_mass_and_degenerate_inputs():
     assert math.isnan(normalized_entropy(np.zeros(5)))
     assert math.isnan(gini(np.zeros(5)))
     assert math.isnan(normalized_entropy(np.array([2.0])))
+
+
+def test_modality_shares_split_the_mass_by_modality_and_by_response_window():
+    from sgpa.attribution.diagnostics import modality_shares
+
+    # 2 audio players, 1 prompt word; 4 response tokens: the audio carries the first half, the prompt the second
+    phi = np.array([[1.0, -1.0, 0.0, 0.0],
+                    [2.0, 0.0, 0.0, 0.0],
+                    [0.0, 0.0, 3.0, -1.0]])
+    shares = modality_shares(phi, [True, True, False], n_windows=2)
+    assert shares["a_shap"] == pytest.approx(4 / 8) and shares["t_shap"] == pytest.approx(0.5)
+    assert shares["generative"] == [pytest.approx(1.0), pytest.approx(0.0)]
+    assert modality_shares(phi[:, :1], [True, True, False], n_windows=3)["generative"] == [1.0, None, None]
