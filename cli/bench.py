@@ -52,6 +52,11 @@ _DEFAULTS = BenchConfig()
 @click.option("--limit", type=int, default=None, help="Only the first N utterances of the manifest.")
 @click.option("--quick", is_flag=True, help="Small ladders, 2 seeds, a cheap reference (for tests and CI).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: in this process; ray: utterances as Ray tasks, one model per worker (pip install ray).")
+@click.option("--workers", type=int, default=None, help="--executor ray: actors (default: one per two cluster CPUs).")
+@click.option("--ray-address", default=None,
+              help="--executor ray: an existing cluster ('auto', 'ray://host:10001'); default: start a local one.")
 @click.option("--allow-outside", is_flag=True,
               help="Let manifest rows name files outside the manifest's folder (refused by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -61,7 +66,7 @@ def bench(manifest: Path | None, dataset: str | None, split: str | None, audio_c
           masking: str | None, normalization: str | None, prompt: str | None, player_sets: str,
           epsilons: tuple[float, ...], seeds: int, max_budget_per_player: int, reference_budget_per_player: int,
           exact_cap: int, text_players: bool, response_windows: int, limit: int | None, quick: bool, device: str,
-          allow_outside: bool, quiet: bool) -> None:
+          executor: str, workers: int | None, ray_address: str | None, allow_outside: bool, quiet: bool) -> None:
     """Explain every utterance of a manifest or dataset under several player sets and write a report folder.
 
     Writes utterances.jsonl (one line per finished utterance), results.json, report.md and PNG plots into
@@ -121,12 +126,21 @@ def bench(manifest: Path | None, dataset: str | None, split: str | None, audio_c
         if record is None:
             bar.write(f"sgpa: error: {item.id}: {message}", file=sys.stderr)
 
-    run, bench_failures = run_bench(items, explainer, aligner, config, output_dir, meta, on_progress=on_progress)
+    if executor == "ray":
+        from sgpa.attribution.bench_ray import ModelSpec, run_bench_ray
+
+        spec = ModelSpec(model=model, backend=explainer.name, align_model=align_model, device=device)
+        run, bench_failures = run_bench_ray(items, spec, config, output_dir, meta, workers=workers,
+                                            address=ray_address, on_progress=on_progress)
+    else:
+        run, bench_failures = run_bench(items, explainer, aligner, config, output_dir, meta, on_progress=on_progress)
     bar.close()
     failures = failures + bench_failures
-    write_report(output_dir, run.records(), config, meta, failures)
+    order = {item.id: index for index, item in enumerate(items)}  # the report reads utterances in manifest order
+    records = sorted(run.records(), key=lambda record: order.get(record["id"], len(order)))
+    write_report(output_dir, records, config, meta, failures)
     if not quiet:
-        click.echo(f"{len(run.records())} utterances in {output_dir / 'report.md'}", err=True)
+        click.echo(f"{len(records)} utterances in {output_dir / 'report.md'}", err=True)
     if failures:
         print(f"sgpa: error: {len(failures)} of {len(items) + len(failures) - len(bench_failures)} inputs failed: "
               + ", ".join(name for name, _ in failures), file=sys.stderr)
