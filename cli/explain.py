@@ -20,7 +20,8 @@ from sgpa.attribution.models.base import DEFAULT_NORMALIZATION, NORMALIZATIONS
 @click.option("-t", "--transcript", help="What is said; the audio is aligned first (with the CTC model).")
 @click.option("-s", "--segments", type=click.Path(path_type=Path), help="Segments JSON from `sgpa align`.")
 @click.option("--model", default=None,
-              help="Local folder or hub id. Default: the shipped CTC recogniser (sgpa-ctc-en).")
+              help="Local folder or hub id. Default: the backend's shipped model: the CTC recogniser sgpa-ctc-en, or "
+                   "with --backend lfm2-audio the oracle sgpa-lfm2-oracle (answers spoken questions with known answers).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Model family. Default: detected from --model (ctc without --model).")
 @click.option("--align-model", default=None,
@@ -108,6 +109,9 @@ def explain(
             f"top: {', '.join(f'{name} {value:+.3f}' for value, name in top)}",
             err=True,
         )
+        if explanation.model.get("backend") != "ctc":
+            answer = explanation.response["text"].replace("<|im_end|>", "").strip()
+            click.echo(f"answer to {explanation.prompt!r}: {answer!r}", err=True)
         if "audio_share" in explanation.details:
             click.echo(f"audio share (A-SHAP): {explanation.details['audio_share']:.3f}", err=True)
         for path in written:

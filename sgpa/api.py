@@ -63,8 +63,9 @@ def load_backend(
 ) -> Any:
     """A model to explain (:class:`sgpa.attribution.models.base.Backend`), loaded once per set of arguments.
 
-    ``model`` is a hub id or a local folder (``None``: the shipped CTC recogniser); ``backend`` (``"ctc"``,
-    ``"lfm2-audio"``) is detected from it when ``None``. The ``ctc`` backend shares the aligner's loaded model.
+    ``model`` is a hub id or a local folder (``None``: the backend's shipped model, the CTC recogniser or, for
+    ``"lfm2-audio"``, the oracle ``sgpa-lfm2-oracle``); ``backend`` (``"ctc"``, ``"lfm2-audio"``) is detected from
+    it when ``None``. The ``ctc`` backend shares the aligner's loaded model.
     See :func:`sgpa.attribution.models.load_backend` for the other parameters.
     """
     from sgpa.attribution.models import detect_backend
@@ -167,7 +168,8 @@ def explain(
     model, backend
         What to explain: a hub id or local folder and its backend name (detected when ``None``), or a loaded
         backend from :func:`load_backend` as ``backend``. Default: the shipped CTC recogniser, whose value is
-        ``log P(transcript word | masked audio)``.
+        ``log P(transcript word | masked audio)``; with ``backend="lfm2-audio"`` and no model, the shipped oracle
+        LFM2-Audio model ``sgpa-lfm2-oracle`` (value: ``log P(answer token | prompt, masked audio)``).
     prompt
         The instruction for a chat model (LFM2-Audio; default ``"Perform ASR."``).
     masking

@@ -47,7 +47,9 @@ def load_backend(
     Parameters
     ----------
     model
-        A hub id or a local folder; ``None``: the shipped CTC recogniser (the ``ctc`` backend's default).
+        A hub id or a local folder; ``None``: the backend's shipped model — the CTC recogniser ``sgpa-ctc-en`` for
+        ``ctc``, the oracle ``sgpa-lfm2-oracle`` (a small LFM2-Audio trained on spoken questions with known
+        answers) for ``lfm2-audio``.
     backend
         ``"ctc"`` or ``"lfm2-audio"``; ``None``: detected from ``model`` (:func:`detect_backend`).
     device, dtype
@@ -73,10 +75,8 @@ def load_backend(
         if acoustic_model is not None:
             return CtcBackend(acoustic_model)
         return CtcBackend.load(model, device=device)
-    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend
+    from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend, default_model_dir
 
     if model is None:
-        raise InputError(
-            "the lfm2-audio backend needs a model (a local folder or a hub id such as LiquidAI/LFM2-Audio-1.5B)"
-        )
+        model = default_model_dir()
     return Lfm2AudioBackend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)

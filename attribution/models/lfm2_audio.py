@@ -62,6 +62,21 @@ AUDIO_START_ID = 128
 MASKINGS = ("embedding", "embedding-mean", "encoder-input", "silence", "noise", "deletion")
 MEL_HOP_S = 0.01  # LFM2-Audio's log-mel hop (10 ms, centred frames)
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: The shipped oracle model (``sgpa/models/sgpa-lfm2-oracle``): the backend's default, loaded like a hub checkpoint.
+DEFAULT_MODEL_NAME = "sgpa-lfm2-oracle"
+
+
+def default_model_dir() -> Path:
+    """The shipped oracle LFM2-Audio model's folder; ``InputError`` when the package was installed without it."""
+    import sgpa
+
+    folder = Path(sgpa.__file__).resolve().parent / "models" / DEFAULT_MODEL_NAME
+    if not (folder / "config.json").is_file():
+        raise InputError(
+            f"the shipped LFM2-Audio model is not installed (no config.json in {folder}); give --model, e.g. a "
+            "local folder or LiquidAI/LFM2-Audio-1.5B"
+        )
+    return folder
 
 
 def resolve_model_location(model: str | Path) -> str | Path:
@@ -313,6 +328,14 @@ class Lfm2AudioBackend(Backend):
                     break
                 embeddings = self.model.lfm.embed_tokens(torch.tensor([[next_id]], device=self.device))
         return ids
+
+    def answer(self, audio: np.ndarray, prompt: str | None = None) -> str:
+        """The model's greedy text answer to ``prompt`` (default ``"Perform ASR."``) about a 16 kHz waveform
+        ``[n_samples]``: the response every explanation of this audio and prompt explains, without special tokens."""
+        prompt = DEFAULT_PROMPT if prompt is None else prompt
+        embeddings = self.encode_mel(self.log_mel(np.asarray(audio, dtype=np.float32)[None]))
+        ids = self.generate(self.chat_layout(prompt, int(embeddings.shape[1])), embeddings)
+        return self.processor.text.decode(ids, skip_special_tokens=True).strip()
 
     # --- the game -------------------------------------------------------------------------------------------
 
