@@ -11,7 +11,7 @@ more) and estimator, ``--runs`` seeds give:
 * relative error ``||phi_hat - phi|| / ||phi||`` of the per-word values (mean over runs), the figure the README
   quotes for real games.
 
-    python benchmarks/coverage.py --corpus work_data/corpus --per-voice 5 --runs 100
+    python benchmarks/interval_coverage.py --corpus work_data/corpus --per-voice 5 --runs 100
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                              "method": method, **figures})
         print(f"  {game['id']} (n = {n}) done", flush=True)
     result = {
-        "command": "python benchmarks/coverage.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python benchmarks/interval_coverage.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()} CPU, 2 cores",
         "n_games": len(games),
         "players": sorted({len(g["players"]) for g in games}),
