@@ -121,10 +121,33 @@ def spec_augment(mel, rng: np.random.Generator, n_time: int = 2, max_time: int =
     return mel
 
 
+def mel_bin_hz(n_mels: int = 128, sample_rate: int = 16000) -> np.ndarray:
+    """Centre frequencies of liquid-audio's mel bands (librosa's Slaney mel scale, 0 Hz to Nyquist)."""
+    import librosa
+
+    return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1]
+
+
+def warp_vocal_tract(mel: np.ndarray, alpha: float, centres_hz: np.ndarray) -> np.ndarray:
+    """Vocal tract length perturbation of a log-mel ``(128, n_frames)``: the spectrum's content at ``f`` moves to
+    ``alpha * f`` (``alpha > 1``: a shorter vocal tract, formants up), by interpolation across the bands.
+
+    The training voices are mostly male; warping by up to ~1.25 brings their formants to where the held-out female
+    voice has hers (Jaitly & Hinton 2013). No library does this on a precomputed log-mel.
+    """
+    source_hz = np.clip(centres_hz / alpha, centres_hz[0], centres_hz[-1])
+    position = np.interp(source_hz, centres_hz, np.arange(len(centres_hz)))
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(centres_hz) - 1)
+    weight = (position - low)[:, None]
+    return (1 - weight) * mel[low] + weight * mel[high]
+
+
 class OracleTrainer:
     """Holds the model, the CTC head and the tokenizer; computes the loss of one batch of utterances."""
 
-    def __init__(self, model, tokenizer, n_words: int, tasks_per_utterance: int, ctc_weight: float):
+    def __init__(self, model, tokenizer, n_words: int, tasks_per_utterance: int, ctc_weight: float,
+                 vtlp_range: tuple[float, float] = (1.0, 1.0), vtlp_fraction: float = 0.0):
         import torch
 
         self.model = model
@@ -134,6 +157,9 @@ class OracleTrainer:
         self.tasks_per_utterance = tasks_per_utterance
         self.ctc_weight = ctc_weight
         self._chat_cache: dict[str, tuple[list[int], list[int]]] = {}
+        self.vtlp_range = vtlp_range
+        self.vtlp_fraction = vtlp_fraction
+        self.centres_hz = mel_bin_hz()
 
     def parameters(self):
         return list(self.model.parameters()) + list(self.ctc_head.parameters())
@@ -150,7 +176,10 @@ class OracleTrainer:
         n_frames = max(max(u.mel.shape[1] for u in utterances), MIN_MEL_FRAMES)
         mel = np.zeros((len(utterances), 128, n_frames), dtype=np.float32)
         for row, u in enumerate(utterances):
-            mel[row, :, : u.mel.shape[1]] = u.mel
+            features = u.mel.astype(np.float32)
+            if rng is not None and rng.random() < self.vtlp_fraction:
+                features = warp_vocal_tract(features, float(rng.uniform(*self.vtlp_range)), self.centres_hz)
+            mel[row, :, : u.mel.shape[1]] = features
         if rng is not None:
             mel = spec_augment(mel, rng)
         lengths = torch.tensor([max(u.mel.shape[1], MIN_MEL_FRAMES) for u in utterances])
@@ -266,6 +295,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dev-fraction", type=float, default=0.03)
     p.add_argument("--max-dev", type=int, default=160)
     p.add_argument("--eval-minutes", type=float, default=8.0)
+    p.add_argument("--vtlp-range", type=float, nargs=2, default=(0.9, 1.25), metavar=("LOW", "HIGH"),
+                   help="vocal tract length perturbation factors (1 1 turns it off)")
+    p.add_argument("--vtlp-fraction", type=float, default=0.5, help="share of training utterances warped")
+    p.add_argument("--init", default=None,
+                   help="start from an earlier run's checkpoint.pt (or a model state dict) instead of random weights")
     p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
     return p.parse_args(argv)
 
@@ -292,7 +326,13 @@ def main(argv=None) -> None:
     (tokenizer_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     processor = LFM2AudioProcessor.from_pretrained(tokenizer_dir, device="cpu")
     model = LFM2AudioModel(config_object(config))
-    trainer = OracleTrainer(model, processor.text, len(vocabulary), args.tasks_per_utterance, args.ctc_weight)
+    trainer = OracleTrainer(model, processor.text, len(vocabulary), args.tasks_per_utterance, args.ctc_weight,
+                            vtlp_range=tuple(args.vtlp_range), vtlp_fraction=args.vtlp_fraction)
+    if args.init:  # a checkpoint.pt of an earlier run (model and CTC head), or a bare model state dict
+        state = torch.load(args.init, weights_only=False)
+        model.load_state_dict(state.get("model", state))
+        if "ctc_head" in state:
+            trainer.ctc_head.load_state_dict(state["ctc_head"])
     words = {w: i for i, w in enumerate(vocabulary)}
 
     entries = [json.loads(line) for line in (corpus_dir / "manifest.jsonl").read_text().splitlines() if line.strip()]
