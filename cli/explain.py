@@ -35,8 +35,8 @@ from sgpa.attribution.models.base import DEFAULT_NORMALIZATION, NORMALIZATIONS
 @click.option("--tolerance", type=float, default=None, help="Sampled estimators stop when every stderr is below it.")
 @click.option("--masking", default=None,
               help="How absent words are removed: embedding, embedding-mean, encoder-input (lfm2-audio), silence, noise, "
-                   "deletion; embedding (ctc: its SpecAugment mask vector). Default: embedding (lfm2-audio), silence "
-                   "(ctc).")
+                   "deletion; embedding (ctc: its SpecAugment mask vector). Default: encoder-input (lfm2-audio: it leaks "
+                   "least, see the README), silence (ctc).")
 @click.option("--normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULT_NORMALIZATION, show_default=True,
               help="Waveform maskings: normalise every coalition with the full utterance's statistics (frozen), or "
                    "let the model's front end normalise each masked input anew (per-input).")

@@ -81,7 +81,7 @@ def test_lfm2_audio_explanation_json_png_and_shap(cli, speech, tiny_lfm2_dir, tm
     assert explanation.cost.n_evaluations == 2**n
     assert explanation.phi.shape == (n, len(explanation.response["tokens"]))
     assert explanation.efficiency_gap_total < 1e-6
-    assert explanation.parameters["masking"] == "embedding"
+    assert explanation.parameters["masking"] == "encoder-input"  # the LFM2-Audio default
     cost = explanation.details["evaluation_cost"]
     assert cost["n_word_players"] == n and cost["log10_reduction"] > 0  # fewer words than 80 ms tokens
     assert 0.0 <= explanation.details["concentration"]["top1_mass"] <= 1.0

@@ -34,7 +34,7 @@ def segmentation(audio):
 
 @pytest.fixture(scope="module")
 def game(backend, audio, segmentation):
-    return backend.prepare(audio, segmentation)
+    return backend.prepare(audio, segmentation, masking="embedding")
 
 
 def all_coalitions(n: int) -> np.ndarray:
@@ -121,10 +121,10 @@ def test_batched_equals_one_at_a_time_and_prefix_cache_is_exact(backend, audio, 
         np.testing.assert_allclose(batched, single, rtol=0, atol=1e-5, err_msg=masking)
     backend.reuse_prefix_cache = False
     try:
-        uncached = backend.prepare(audio, segmentation).log_probs(coalitions)
+        uncached = backend.prepare(audio, segmentation, masking="embedding").log_probs(coalitions)
     finally:
         backend.reuse_prefix_cache = True
-    cached = backend.prepare(audio, segmentation).log_probs(coalitions)
+    cached = backend.prepare(audio, segmentation, masking="embedding").log_probs(coalitions)
     np.testing.assert_allclose(cached, uncached, rtol=0, atol=1e-5)
 
 
