@@ -136,7 +136,6 @@ def save_character_tokenizer(directory: Path, vocab_size: int) -> None:
     Printable ASCII characters fill the free ids; anything else becomes ``<|unk|>``.
     """
     from tokenizers import Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast
 
     vocab: dict[str, int] = dict(SPECIAL_TOKEN_IDS)
     vocab["<|unk|>"] = 3
@@ -147,6 +146,13 @@ def save_character_tokenizer(directory: Path, vocab_size: int) -> None:
         vocab[f"<|reserved_{i}|>"] = i
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<|unk|>"))
     tokenizer.decoder = decoders.Fuse()  # characters join without spaces
+    save_chat_tokenizer(tokenizer, directory)
+
+
+def save_chat_tokenizer(tokenizer: Any, directory: Path) -> None:
+    """Save a ``tokenizers.Tokenizer`` as a transformers fast tokenizer with LFM2's chat special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<|startoftext|>",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sgpa.attribution.models.lfm2_tiny import SPECIAL_TOKEN_IDS, lfm2_audio_config
+from sgpa.attribution.models.lfm2_tiny import SPECIAL_TOKEN_IDS, lfm2_audio_config, save_chat_tokenizer
 
 # Words written capitalised in the prompts (the first word of a question, "I", "ASR").
 CAPITALISED = ("which", "did", "say", "perform", "i", "asr")
@@ -62,7 +62,6 @@ def save_word_tokenizer(directory: Path, words: list[str], multiple_of: int = 64
     printable ASCII characters, and every task word as one token. Returns the vocabulary size (a multiple of
     ``multiple_of``, padded with reserved tokens)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     vocab: dict[str, int] = dict(SPECIAL_TOKEN_IDS)
     vocab["<|unk|>"] = 3
@@ -82,13 +81,5 @@ def save_word_tokenizer(directory: Path, words: list[str], multiple_of: int = 64
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<|unk|>", ignore_merges=True))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(PRE_TOKEN_PATTERN), behavior="isolated")
     tokenizer.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<|startoftext|>",
-        eos_token="<|im_end|>",
-        pad_token="<|pad|>",
-        unk_token="<|unk|>",
-        additional_special_tokens=[t for t in SPECIAL_TOKEN_IDS if t not in {"<|pad|>", "<|startoftext|>", "<|im_end|>"}],
-    )
-    fast.save_pretrained(str(directory))
+    save_chat_tokenizer(tokenizer, directory)
     return size
