@@ -10,15 +10,18 @@ import numpy as np
 import pytest
 
 import sgpa
+from sgpa.api import read_waveform
 from sgpa.corpus.tasks import slot_prompt, slot_word, yes_no_prompt
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
-# held-out-voice task utterances shipped with the samples (festival's slt voice and espeak-ng's f3)
+# held-out-voice task utterances shipped with the samples (festival's slt voice and espeak-ng's f3). They were
+# picked among held-out utterances the model gets right (its held-out slot accuracy is 0.705, the model card says
+# which voices fail): these tests pin that behaviour and the explanation's mechanics, not the accuracy.
 TASK_SAMPLES = ("slt_task_0000", "espeak_f3_task_0000")
 
 
 def sample(name: str) -> tuple[np.ndarray, str]:
-    waveform, _ = sgpa.read_waveform(SAMPLES / f"{name}.wav")
+    waveform, _ = read_waveform(SAMPLES / f"{name}.wav")
     return waveform, (SAMPLES / f"{name}.txt").read_text().strip()
 
 
