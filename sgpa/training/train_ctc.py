@@ -167,13 +167,7 @@ def save_model(model, processor, out_dir: Path, summary: dict) -> None:
     model.save_pretrained(tmp_dir, safe_serialization=True)
     processor.save_pretrained(tmp_dir)
     (tmp_dir / "training_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    # Keep files that are not ours (e.g. README.md model card) across re-saves.
-    if out_dir.exists():
-        for extra in out_dir.iterdir():
-            if not (tmp_dir / extra.name).exists() and extra.is_file():
-                shutil.copy2(extra, tmp_dir / extra.name)
-        shutil.rmtree(out_dir)
-    tmp_dir.rename(out_dir)
+    replace_folder(tmp_dir, out_dir)
 
 
 def main(argv=None) -> None:
@@ -327,10 +321,28 @@ def evaluate_and_checkpoint(model, optimizer, processor, dev, position, start, b
         "best_cer": best_cer,
         "history": history,
     }
+    write_checkpoint(work_dir, state, history)
+    return best_cer
+
+
+def write_checkpoint(work_dir: Path, state: dict, history: list[dict]) -> None:
+    """``work_dir/checkpoint.pt`` (written to a temporary name, then renamed: never half-written) and the eval
+    history as ``history.json``."""
+    import torch
+
     torch.save(state, work_dir / "checkpoint.pt.tmp")
     (work_dir / "checkpoint.pt.tmp").replace(work_dir / "checkpoint.pt")
     atomic_write_text(work_dir / "history.json", json.dumps(history, indent=2))
-    return best_cer
+
+
+def replace_folder(tmp_dir: Path, out_dir: Path) -> None:
+    """Move a freshly written model folder onto ``out_dir``, keeping files there that are not ours (the model card)."""
+    if out_dir.exists():
+        for extra in out_dir.iterdir():
+            if extra.is_file() and not (tmp_dir / extra.name).exists():
+                shutil.copy2(extra, tmp_dir / extra.name)
+        shutil.rmtree(out_dir)
+    tmp_dir.rename(out_dir)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from sgpa.corpus.tasks import TASKS, draw_task, make_example, slot_word, task_vocabulary
-from sgpa.io import atomic_write_text
 from sgpa.training.oracle_model import oracle_config, save_word_tokenizer
-from sgpa.training.train_ctc import learning_rate, split_dev
+from sgpa.training.train_ctc import learning_rate, replace_folder, split_dev, write_checkpoint
 
 IM_END_ID = 7
 SUBSAMPLING = 8
@@ -268,12 +267,7 @@ def save_oracle(model, tokenizer_dir: Path, config: dict, out_dir: Path, summary
              for k, v in model.state_dict().items()}
     safetensors.torch.save_file(state, str(tmp_dir / "model.safetensors"), metadata={"format": "pt"})
     (tmp_dir / "training_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if out_dir.exists():
-        for extra in out_dir.iterdir():
-            if extra.is_file() and not (tmp_dir / extra.name).exists():
-                shutil.copy2(extra, tmp_dir / extra.name)
-        shutil.rmtree(out_dir)
-    tmp_dir.rename(out_dir)
+    replace_folder(tmp_dir, out_dir)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -426,9 +420,7 @@ def evaluate(trainer, optimizer, dev, step, epoch, start, best_score, history, w
         "best_score": best_score,
         "history": history,
     }
-    torch.save(state, work_dir / "checkpoint.pt.tmp")
-    (work_dir / "checkpoint.pt.tmp").replace(work_dir / "checkpoint.pt")
-    atomic_write_text(work_dir / "history.json", json.dumps(history, indent=2))
+    write_checkpoint(work_dir, state, history)
     return best_score
 
 
