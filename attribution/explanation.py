@@ -404,6 +404,7 @@ def explain(
     progress: bool = False,
     text_players: bool = False,
     normalization: str | None = None,
+    on_progress: Any = None,
 ) -> Explanation:
     """Explain one utterance: prepare the backend's game, attribute it with the engine, assemble the result.
 
@@ -416,6 +417,7 @@ def explain(
     method, budget, tolerance, seed : passed to :func:`sgpa.attribution.estimators.estimate`.
     batch_size : coalitions per model call (``None``: chosen from memory by the backend).
     progress : show a progress bar over the evaluations.
+    on_progress : ``on_progress(done, planned)`` after every model call (see :class:`sgpa.attribution.game.Game`).
     text_players : make the prompt's words players too (LFM2-Audio; reports the audio share A-SHAP).
     normalization : waveform maskings: ``"frozen"`` (default) or ``"per-input"`` front-end normalisation (see
         :data:`sgpa.attribution.models.base.NORMALIZATIONS`).
@@ -430,7 +432,8 @@ def explain(
     prepared = backend.prepare(audio, segmentation, prompt=prompt, masking=masking, seed=seed, batch_size=batch_size,
                                normalization=normalization, **options)
     game = Game(prepared.log_probs, prepared.n_players, batch_size=prepared.batch_size,
-                player_names=prepared.player_names, progress=progress, null_players=prepared.null_players)
+                player_names=prepared.player_names, progress=progress, null_players=prepared.null_players,
+                on_progress=on_progress)
     result = estimate(game, method=method, budget=budget, tolerance=tolerance, seed=seed, progress=progress)
     parameters = {"estimator": method, "budget": budget, "tolerance": tolerance, "seed": seed,
                   "text_players": text_players, "normalization": prepared.details.get("normalization"),

@@ -71,6 +71,10 @@ class Game:
     null_players : sequence of bool, optional
         Players ``value_fn`` provably ignores. Their membership is set to present before a coalition is
         cached or sent, so they cost no evaluation and every estimator gives them exactly zero.
+    on_progress : callable, optional
+        ``on_progress(done, planned)`` after every model call: distinct evaluations so far and the total the running
+        estimator plans (``None`` when unknown). An exception it raises ends the explanation (the service cancels
+        jobs this way).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Game:
         player_names: Sequence[str] | None = None,
         progress: bool = False,
         null_players: Sequence[bool] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         if int(n_players) < 1:
             raise ValueError(f"a game needs at least one player, got n_players={n_players}")
@@ -104,7 +109,10 @@ class Game:
         self._index: dict[bytes, int] = {}  # coalition key -> row of self._store
         self._store = np.empty((0, 0))
         self._n_outputs: int | None = None
+        self.on_progress = on_progress
         self._bar = None
+        self._planned: int | None = None  # evaluations the outermost running estimator plans in all
+        self._estimators_running = 0
 
     # --- the two coalitions every explanation reports -------------------------------------------
 
@@ -178,6 +186,9 @@ class Game:
             self.n_batches += 1
             if self._bar is not None:
                 self._bar.update(len(batch))
+            if self.on_progress is not None:
+                planned = None if self._planned is None else max(self._planned, self.n_evaluations)
+                self.on_progress(self.n_evaluations, planned)
 
     def _grow_store(self, n_rows: int, n_outputs: int) -> None:
         # Capacity doubles so that many small batches cost linear, not quadratic, copying.
@@ -216,22 +227,29 @@ class Game:
     def progress_bar(
         self, total: int | None, enabled: bool = False, desc: str = "evaluations"
     ) -> Iterator[None]:
-        """Show a tqdm bar over the evaluations made inside the ``with`` block.
+        """Count the evaluations made inside the ``with`` block against the ``total`` an estimator plans.
 
-        Shown when ``enabled`` or when the game was made with ``progress=True``; a bar already
-        open (an estimator inside another) is reused.
+        A tqdm bar is shown when ``enabled`` or when the game was made with ``progress=True``; an estimator inside
+        another reuses the outer one's bar and plan. ``on_progress`` hears of the plan either way.
         """
-        if not (enabled or self.progress) or self._bar is not None:
-            yield
-            return
-        from tqdm.auto import tqdm
+        outermost = self._estimators_running == 0
+        if outermost:
+            self._planned = None if total is None else self.n_evaluations + int(total)
+        show_bar = (enabled or self.progress) and self._bar is None
+        if show_bar:
+            from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=total, desc=desc, unit="eval")
+            self._bar = tqdm(total=total, desc=desc, unit="eval")
+        self._estimators_running += 1
         try:
             yield
         finally:
-            self._bar.close()
-            self._bar = None
+            self._estimators_running -= 1
+            if show_bar:
+                self._bar.close()
+                self._bar = None
+            if outermost:
+                self._planned = None
 
     # --- validation -------------------------------------------------------------------------------
 

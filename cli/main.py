@@ -19,10 +19,12 @@ def _register_commands() -> None:
     from sgpa.cli.align import align
     from sgpa.cli.bench import bench
     from sgpa.cli.explain import explain
+    from sgpa.cli.serve import serve
 
     cli.add_command(align)
     cli.add_command(explain)
     cli.add_command(bench)
+    cli.add_command(serve)
 
 
 def main() -> None:
@@ -39,3 +41,7 @@ def main() -> None:
         error.show()
         sys.exit(error.exit_code)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the offline speech synthesisers and real-speech packages the corpus tests use (Debian/Ubuntu).
+# Installs the offline speech synthesisers and real-speech packages the corpus tests use, and the headless browser
+# the web viewer is tested in (Debian/Ubuntu).
 # Without them those tests skip; with root and apt-get they are installed once, then this is a no-op.
 set -u
-packages=(festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu flite espeak-ng libespeak-ng1 sox
+packages=(festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu flite espeak-ng libespeak-ng1 sox chromium chromium-driver
           pocketsphinx-testdata asterisk-core-sounds-en-wav)
 missing=()
 for package in "${packages[@]}"; do

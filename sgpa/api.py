@@ -154,6 +154,7 @@ def explain(
     align_config: AlignConfig | None = None,
     sample_rate: int | None = None,
     progress: bool = False,
+    on_progress: Any = None,
 ) -> Any:
     """Word-level Shapley values of a model's answer about ``audio``.
 
@@ -191,6 +192,9 @@ def explain(
         The CTC model and settings used when ``segments`` is a transcript (default: the shipped model).
     progress
         Show a progress bar over the model evaluations.
+    on_progress
+        ``on_progress(done, planned)`` after every model call: evaluations so far and the estimator's plan (``None``
+        when unknown). An exception it raises stops the explanation.
 
     Returns
     -------
@@ -237,7 +241,7 @@ def explain(
     explanation = run_explanation(
         explainer, waveform, segmentation, prompt=prompt, masking=masking, method=estimator, budget=budget,
         tolerance=tolerance, seed=seed, batch_size=batch_size, progress=progress, text_players=text_players,
-        normalization=normalization,
+        normalization=normalization, on_progress=on_progress,
     )
     is_chat_model = explainer.name != "ctc"
     explanation.parameters.update({

@@ -124,3 +124,33 @@ def test_progress_bar_counts_evaluations(capsys):
         game.values(((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(bool))
     err = capsys.readouterr().err
     assert "64/64" in err and "eval" in err
+
+
+def test_on_progress_reports_every_model_call_against_the_estimators_plan():
+    from sgpa.attribution.estimators import estimate
+
+    n = 6
+    reports: list[tuple[int, int | None]] = []
+    game = Game(RecordingValue(n), n, batch_size=8, on_progress=lambda done, planned: reports.append((done, planned)))
+    estimate(game, method="exact")
+    assert len(reports) == game.n_batches  # one report per model call
+    done = [d for d, _ in reports]
+    assert done == sorted(done) and done[-1] == game.n_evaluations == 2**n
+    assert all(planned == 2**n for _, planned in reports if planned is not None)
+    assert reports[-1][1] == 2**n  # the last call is counted against the full plan
+
+
+def test_an_exception_from_on_progress_stops_the_estimator():
+    from sgpa.attribution.estimators import estimate
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two_calls(done: int, planned: int | None) -> None:
+        if done >= 16:
+            raise Stop
+
+    game = Game(RecordingValue(8), 8, batch_size=8, on_progress=stop_after_two_calls)
+    with pytest.raises(Stop):
+        estimate(game, method="permutation", budget=400, seed=0)
+    assert game.n_evaluations == 16

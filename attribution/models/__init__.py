@@ -33,6 +33,17 @@ def detect_backend(model: str | Path | None) -> str:
     return "lfm2-audio" if "lfm2" in name and "audio" in name else "ctc"
 
 
+def backend_maskings(backend: str) -> tuple[str, ...]:
+    """The maskings a backend offers (``--masking`` values), without loading a model."""
+    if backend == "ctc":
+        from sgpa.attribution.models.ctc import MASKINGS
+    elif backend == "lfm2-audio":
+        from sgpa.attribution.models.lfm2_audio import MASKINGS
+    else:
+        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    return MASKINGS
+
+
 def load_backend(
     model: str | Path | None = None,
     backend: str | None = None,
