@@ -147,6 +147,45 @@ class AdmissionGate:
                 self._inside -= 1
 
 
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the upload is larger than this server's limit of {max_bytes / 2**20:g} MiB")
+
+
+class UploadLimit:
+    """ASGI middleware: 413 for a request body over ``max_bytes``, refused from its Content-Length before any of it
+    is read, or as soon as a chunked body grows past the limit.
+
+    Written here rather than taken from Starlette's ``RequestBodyLimitMiddleware`` because that one answers in
+    plain text, and every error of this service is the same JSON ``{"error": ...}``.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            error = BodyTooLarge(self.max_bytes)
+            await JSONResponse({"error": error.detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge(self.max_bytes)  # an HTTPException: FastAPI's handlers answer it as JSON
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
 def one_line(message: Any) -> str:
     return " ".join(str(message).split())
 
@@ -196,8 +235,9 @@ def create_app(config: ServiceConfig) -> Any:
             pool.stop()
             store.close()
 
-    app = FastAPI(title="sgpa", version=__version__, lifespan=lifespan, max_body_size=config.max_upload_bytes,
+    app = FastAPI(title="sgpa", version=__version__, lifespan=lifespan,
                   description="Word-level alignment and Shapley explanations of audio-language models.")
+    app.add_middleware(UploadLimit, max_bytes=config.max_upload_bytes)
 
     # --- errors: always {"error": "<one line>"} -----------------------------------------------------------
 
@@ -218,9 +258,6 @@ def create_app(config: ServiceConfig) -> Any:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
-        if error.status_code == 413:
-            limit_mb = config.max_upload_bytes / 2**20
-            return error_response(413, f"the upload is larger than this server's limit of {limit_mb:g} MiB")
         return error_response(error.status_code, str(error.detail))
 
     @app.exception_handler(Exception)
