@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _LISTENING = re.compile(r"sgpa serve: (http://\S+?)/ ")
 
@@ -86,3 +87,22 @@ def start_server(data_dir: str | Path, *args: str, host: str = "127.0.0.1", read
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"sgpa serve was not ready after {ready_timeout_s} s:\n{log_path.read_text()}")
+
+
+def headless_chromium(width_px: int = 1300, height_px: int = 1200) -> Any:
+    """A selenium driver for Debian's headless Chromium through the system chromedriver (nothing is downloaded);
+    audio may play without a user gesture. ``RuntimeError`` when chromium or chromedriver is not installed."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if browser is None or driver_path is None:
+        raise RuntimeError("Debian's chromium and chromium-driver are not installed (make speech-tools installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width_px},{height_px}",
+                     "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(driver_path), options=options)

@@ -291,23 +291,17 @@ def test_serve_refuses_a_taken_port_and_bad_settings_with_one_line(tmp_path):
 
 def test_the_viewer_explains_an_upload_and_plays_a_clicked_word(guarded):
     """Headless Chromium: enter the token, upload a data sample, wait for the words, click one, hear its segment."""
-    import shutil
-
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+    pytest.importorskip("selenium")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser is None or driver_path is None:
-        pytest.skip("Debian's chromium and chromium-driver are not installed (make speech-tools installs them)")
+    from sgpa.service.process import headless_chromium
+
     server, client = guarded
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1300,1200",
-                     "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver = headless_chromium()
+    except RuntimeError as error:
+        pytest.skip(str(error))
     try:
         driver.get(server.url + "/")
         wait = WebDriverWait(driver, 120, poll_frequency=0.2)

@@ -83,11 +83,22 @@
     }
   }
 
+  function showRequest(parameters) {  // a job opened from a link: the form says what was asked
+    $("transcript").value = parameters.transcript;
+    $("prompt").value = parameters.prompt || "";
+    $("estimator").value = parameters.estimator;
+    $("budget").value = parameters.budget || "";
+    if ([...$("model").options].some((option) => option.value === parameters.model)) $("model").value = parameters.model;
+  }
+
   async function follow(jobId) {
     state.jobId = jobId;
     $("cancel").hidden = false;
+    let first = true;
     for (;;) {
       const job = await (await api(`/v1/explanations/${jobId}`)).json();
+      if (first) showRequest(job.parameters);
+      first = false;
       const { evaluations_done: done, evaluations_planned: planned } = job.progress;
       if (job.status === "queued") {
         showStatus("Queued…", { progress: { done: 0, planned: 1 } });
@@ -394,7 +405,6 @@
     loadModels();
   });
 
-  loadModels();
   const shared = /job=([0-9a-f]{32})/.exec(location.hash);  // a link to a job opens it
-  if (shared) follow(shared[1]).catch((error) => showStatus(error.message, { error: true }));
+  loadModels().then(() => shared && follow(shared[1])).catch((error) => showStatus(error.message, { error: true }));
 })();
