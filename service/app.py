@@ -226,6 +226,7 @@ def create_app(config: ServiceConfig) -> Any:
         pool.start()
         state.update(store=store, models=models, pool=pool,
                      align_gate=AdmissionGate(config.max_concurrent_aligns, config.max_waiting_aligns),
+                     submit_lock=threading.Lock(),
                      uploads=config.data_dir / "uploads")
         state["uploads"].mkdir(parents=True, exist_ok=True)
         try:
@@ -235,7 +236,7 @@ def create_app(config: ServiceConfig) -> Any:
             pool.stop()
             store.close()
 
-    app = FastAPI(title="sgpa", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="sgpa", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Word-level alignment and Shapley explanations of audio-language models.")
     app.add_middleware(UploadLimit, max_bytes=config.max_upload_bytes)
 
@@ -407,8 +408,9 @@ def create_app(config: ServiceConfig) -> Any:
 
         current = running()
         store: JobStore = current["store"]
+        queue_full = ServiceError(429, f"the job queue is full ({config.max_queued_jobs} jobs waiting); retry later")
         if store.count(QUEUED) >= config.max_queued_jobs:
-            raise ServiceError(429, f"the job queue is full ({config.max_queued_jobs} jobs waiting); retry later")
+            raise queue_full  # at once, before the upload is looked at
         entry = current["models"].entry(model)
         check_options(estimator, tolerance, seed)
         if budget is not None and not 2 <= budget <= config.max_budget:
@@ -431,7 +433,10 @@ def create_app(config: ServiceConfig) -> Any:
                 "text_players": text_players,
                 "align": {key: align_settings[key] for key in ("max_players", "min_pause_s")},
             }
-            job = store.add(job_id, parameters, label)
+            with state["submit_lock"]:  # the count and the insert together: concurrent requests cannot overfill
+                if store.count(QUEUED) >= config.max_queued_jobs:
+                    raise queue_full
+                job = store.add(job_id, parameters, label)
         except BaseException:
             store.remove(job_id)
             raise
@@ -522,6 +527,19 @@ def create_app(config: ServiceConfig) -> Any:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # FastAPI's own /docs page loads Swagger UI from a CDN; this one serves the copy swagger-ui-bundle ships.
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="sgpa API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     return app
 
 

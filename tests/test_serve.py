@@ -80,6 +80,10 @@ def test_every_api_request_needs_the_token_but_liveness_and_the_viewer_do_not(gu
     with httpx.Client(base_url=server.url, timeout=30) as anonymous:
         assert anonymous.get("/healthz").json()["status"] == "ok"
         assert anonymous.get("/").status_code == 200 and "sgpa" in anonymous.get("/").text
+        docs = anonymous.get("/docs").text  # the API docs work offline: Swagger UI is served, not fetched from a CDN
+        assert "/docs/assets/swagger-ui-bundle.js" in docs and "cdn." not in docs
+        assert anonymous.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+        assert "/v1/explanations/{job_id}" in anonymous.get("/openapi.json").json()["paths"]
         assert_error(anonymous.get("/v1/models"), 401, "token")
         assert anonymous.get("/v1/models").headers["www-authenticate"] == "Bearer"
         assert_error(anonymous.get("/v1/models", headers={"Authorization": "Bearer wrong"}), 401)
