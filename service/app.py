@@ -399,12 +399,14 @@ def create_app(config: ServiceConfig) -> Any:
         tolerance: float | None = Form(None),
         seed: int = Form(0),
         masking: str | None = Form(None, description="How an absent word is removed (default: the model's)."),
+        normalization: str | None = Form(None, description="Waveform maskings: frozen (default) or per-input."),
         text_players: bool = Form(False),
         max_players: int | None = Form(None),
         min_pause_ms: float | None = Form(None),
     ) -> Any:
         from sgpa.attribution.estimators import check_options
         from sgpa.attribution.models import backend_maskings
+        from sgpa.attribution.models.base import NORMALIZATIONS
 
         current = running()
         store: JobStore = current["store"]
@@ -418,6 +420,8 @@ def create_app(config: ServiceConfig) -> Any:
         if masking is not None and masking not in backend_maskings(entry.backend):
             raise InputError(f"unknown masking {masking!r} for {entry.name}; choose one of "
                              f"{', '.join(backend_maskings(entry.backend))}")
+        if normalization is not None and normalization not in NORMALIZATIONS:
+            raise InputError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
         if text_players and entry.backend == "ctc":
             raise InputError("text players need a chat model with a prompt (lfm2-audio), not the ctc backend")
         align_settings = alignment_settings(max_players=max_players, min_pause_ms=min_pause_ms).to_dict()
@@ -430,7 +434,7 @@ def create_app(config: ServiceConfig) -> Any:
             parameters = {
                 "model": entry.name, "transcript": transcript, "prompt": prompt, "estimator": estimator,
                 "budget": budget, "tolerance": tolerance, "seed": seed, "masking": masking,
-                "text_players": text_players,
+                "normalization": normalization, "text_players": text_players,
                 "align": {key: align_settings[key] for key in ("max_players", "min_pause_s")},
             }
             with state["submit_lock"]:  # the count and the insert together: concurrent requests cannot overfill

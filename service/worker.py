@@ -214,7 +214,8 @@ def run_explanation(job: Job, folder: Path, models: Models, on_progress: Any,
                          sample_rate=SAMPLE_RATE)
     explanation = explain(
         waveform, segmentation, backend=backend, prompt=parameters.get("prompt"), masking=parameters.get("masking"),
-        estimator=parameters.get("estimator", "auto"), budget=parameters.get("budget"),
+        normalization=parameters.get("normalization"), estimator=parameters.get("estimator", "auto"),
+        budget=parameters.get("budget"),
         tolerance=parameters.get("tolerance"), seed=parameters.get("seed", 0),
         text_players=parameters.get("text_players", False), on_progress=on_progress,
     )

@@ -201,6 +201,7 @@ def test_explanation_requests_are_checked_before_they_are_queued(guarded):
     assert_error(submit(client, budget=100_000), 422, "5000")
     assert_error(submit(client, masking="embedding-mean"), 422, "unknown masking", "silence")
     assert_error(submit(client, text_players="true"), 422, "text players")
+    assert_error(submit(client, normalization="loud"), 422, "unknown normalization", "per-input")
     assert_error(submit(client, seed=-1), 422, "seed")
     empty = client.post("/v1/explanations", files={"audio": ("a.wav", sample("slt_0000")[0])},
                         data={"transcript": "?!"})
@@ -244,7 +245,7 @@ def test_after_kill_9_finished_results_are_kept_and_unfinished_jobs_run_again(tm
         with httpx.Client(base_url=server.url, timeout=60) as client:
             finished = submit(client, "slt_0000", max_players=2).json()
             finished_result = wait_for(client, finished["id"])["explanation"]
-            running = submit(client, "slt_0000", max_players=10).json()  # 1,024 evaluations
+            running = submit(client, "slt_0000", max_players=8).json()  # 256 evaluations
             queued = submit(client, "slt_task_0000").json()
             wait_for(client, running["id"], statuses=("running",))
             deadline = time.monotonic() + 60
@@ -259,10 +260,18 @@ def test_after_kill_9_finished_results_are_kept_and_unfinished_jobs_run_again(tm
             assert client.get(f"/v1/explanations/{finished['id']}").json()["explanation"] == finished_result
             rerun = wait_for(client, running["id"], timeout_s=300)
             assert rerun["status"] == "done" and rerun["attempts"] == 2
-            assert rerun["explanation"]["cost"]["n_evaluations"] == 1024
+            assert rerun["explanation"]["cost"]["n_evaluations"] == 256
             assert wait_for(client, queued["id"])["status"] == "done"
+            interrupted = submit(client, "slt_0000", estimator="permutation", budget=4000).json()
+            wait_for(client, interrupted["id"], statuses=("running",))
+        assert server.stop() != 0  # SIGTERM: a graceful stop queues the running job again for the next start
         leftovers = [path.name for path in data_dir.rglob("*") if path.name.endswith(".tmp")]
         assert leftovers == []  # nothing half-written
+        import sqlite3
+
+        with sqlite3.connect(data_dir / "sgpa-serve.sqlite3") as database:
+            status = database.execute("SELECT status FROM jobs WHERE id=?", (interrupted["id"],)).fetchone()[0]
+        assert status == "queued"
     finally:
         server.stop()
 
