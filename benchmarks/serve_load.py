@@ -2,7 +2,7 @@
 
 1. Steady load: C concurrent clients each send R alignment requests (data_samples/slt_0000.wav, 3.4 s) to one
    server process: throughput, p50/p95/max latency, every status seen, and the server's resident memory sampled
-   every 0.2 s (peak, and its growth from the first to the last tenth of the run).
+   every 0.2 s (peak, the first and last tenth, and each quarter of the run: flat means no growth per request).
 2. Burst beyond the limits: B simultaneous alignments (more than --max-aligns + --max-waiting-aligns) and more
    explanation jobs than the queue holds; only 200/503 and 202/429 may come back.
 3. Side by side, one file at a time: the server vs one `sgpa align` process per file (loading the model each time),
@@ -90,6 +90,7 @@ def steady_load(url: str, pid: int, n_clients: int, n_requests: int) -> dict:
     latencies = np.array([seconds for _, seconds in results])
     statuses = Counter(status for status, _ in results)
     tenth = max(1, len(memory.samples_mib) // 10)
+    quarters = np.array_split(np.array(memory.samples_mib), 4)
     return {
         "clients": n_clients, "requests_per_client": n_requests, "requests": len(results),
         "wall_seconds": round(wall, 2), "throughput_per_s": round(len(results) / wall, 2),
@@ -98,7 +99,8 @@ def steady_load(url: str, pid: int, n_clients: int, n_requests: int) -> dict:
         "statuses": dict(statuses), "failures": sum(n for status, n in statuses.items() if status != 200),
         "rss_mib": {"start": round(memory.samples_mib[0], 1), "peak": round(max(memory.samples_mib), 1),
                     "first_tenth_mean": round(float(np.mean(memory.samples_mib[:tenth])), 1),
-                    "last_tenth_mean": round(float(np.mean(memory.samples_mib[-tenth:])), 1)},
+                    "last_tenth_mean": round(float(np.mean(memory.samples_mib[-tenth:])), 1),
+                    "quarter_means": [round(float(q.mean()), 1) for q in quarters]},
     }
 
 
@@ -168,7 +170,8 @@ def markdown(results: dict) -> str:
         f"{steady['latency_s']['max']} s | {steady['failures']} | {steady['statuses']} |", "",
         f"Server RSS: {steady['rss_mib']['start']} MiB at the start, peak {steady['rss_mib']['peak']} MiB; mean of "
         f"the first tenth {steady['rss_mib']['first_tenth_mean']} MiB, of the last tenth "
-        f"{steady['rss_mib']['last_tenth_mean']} MiB.", "",
+        f"{steady['rss_mib']['last_tenth_mean']} MiB; by quarter of the run: "
+        f"{', '.join(str(q) for q in steady['rss_mib']['quarter_means'])} MiB.", "",
         "## Burst beyond the limits", "",
         f"{burst_result['simultaneous_aligns']} simultaneous alignments: {burst_result['align_statuses']}; "
         f"{burst_result['jobs_submitted']} explanation jobs submitted at once: {burst_result['job_statuses']}. "
