@@ -19,7 +19,9 @@ from sgpa.errors import InputError
 from sgpa.segmentation import ContextSpan, TokenGrid, WordSegment
 
 #: Seconds of audio per encoder token for the supported target models.
-GRID_PRESETS = {"lfm2-audio": 0.08, "whisper": 0.02, "wav2vec2": 0.02}
+#: Whisper: 10 ms log-mel frames, a stride-2 convolution (20 ms); Qwen2-Audio adds a stride-2 average pool (40 ms);
+#: Voxtral groups 4 encoder frames per LLM embedding (80 ms). Measured from the models in tests/test_hf_backends.py.
+GRID_PRESETS = {"lfm2-audio": 0.08, "whisper": 0.02, "wav2vec2": 0.02, "qwen2-audio": 0.04, "voxtral": 0.08}
 CONTEXT = -1
 #: Overlaps shorter than this (seconds) are rounding noise, not a token straddling a boundary.
 _EPSILON_S = 1e-6

@@ -1,4 +1,5 @@
-"""Model backends: one interface (:mod:`sgpa.attribution.models.base`), LFM2-Audio and CTC recognisers.
+"""Model backends: one interface (:mod:`sgpa.attribution.models.base`): LFM2-Audio (liquid-audio), Whisper and
+Qwen2-Audio (transformers), and CTC recognisers.
 
 :func:`detect_backend` and :func:`load_backend` are the one place that maps a model (hub id or folder) to its
 backend; the notebook API, the command line and the service all go through them. Backends import torch,
@@ -14,23 +15,44 @@ from typing import Any
 from sgpa.errors import InputError
 
 #: ``--backend`` names, and the token grid each one's players are mapped to (stage 4).
-BACKEND_GRIDS = {"ctc": "wav2vec2", "lfm2-audio": "lfm2-audio"}
+BACKEND_GRIDS = {"ctc": "wav2vec2", "lfm2-audio": "lfm2-audio", "whisper": "whisper", "qwen2-audio": "qwen2-audio"}
 BACKENDS = tuple(BACKEND_GRIDS)
+#: transformers ``model_type`` (config.json) -> backend.
+MODEL_TYPES = {"whisper": "whisper", "qwen2_audio": "qwen2-audio"}
+#: CTC recognisers transformers loads as ``AutoModelForCTC`` (the ``ctc`` backend).
+CTC_MODEL_TYPES = ("wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio", "sew", "sew-d", "unispeech",
+                   "unispeech-sat", "mctct", "wav2vec2-bert", "parakeet_ctc")
 
 
 def detect_backend(model: str | Path | None) -> str:
-    """The backend of a model: ``lfm2-audio`` for an LFM2-Audio checkpoint (a local ``config.json`` with an ``lfm``
-    section, or a hub id naming LFM2-Audio), ``ctc`` otherwise (including ``None``: the shipped CTC recogniser)."""
+    """The backend of a model, from a local ``config.json`` (an ``lfm`` section: LFM2-Audio; ``model_type``
+    ``whisper`` / ``qwen2_audio``) or a hub id's name (LFM2-Audio, Whisper, Qwen2-Audio); ``ctc`` otherwise
+    (including ``None``: the shipped CTC recogniser)."""
     if model is None:
         return "ctc"
     config = Path(model).expanduser() / "config.json"
     if config.is_file():
         try:
-            return "lfm2-audio" if "lfm" in json.loads(config.read_text(encoding="utf-8")) else "ctc"
-        except (OSError, json.JSONDecodeError, TypeError):
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
             return "ctc"
+        if not isinstance(data, dict):
+            return "ctc"
+        if "lfm" in data:
+            return "lfm2-audio"
+        model_type = data.get("model_type")
+        if model_type in MODEL_TYPES:
+            return MODEL_TYPES[model_type]
+        if model_type is not None and model_type not in CTC_MODEL_TYPES:
+            raise InputError(f"{model}: a {model_type!r} checkpoint is not a model sgpa explains (LFM2-Audio, "
+                             f"{', '.join(MODEL_TYPES)} or a CTC recogniser such as wav2vec2)")
+        return "ctc"
     name = str(model).lower()
-    return "lfm2-audio" if "lfm2" in name and "audio" in name else "ctc"
+    if "lfm2" in name and "audio" in name:
+        return "lfm2-audio"
+    if "qwen2-audio" in name or "qwen2_audio" in name:
+        return "qwen2-audio"
+    return "whisper" if "whisper" in name else "ctc"
 
 
 def backend_maskings(backend: str) -> tuple[str, ...]:
@@ -39,6 +61,10 @@ def backend_maskings(backend: str) -> tuple[str, ...]:
         from sgpa.attribution.models.ctc import MASKINGS
     elif backend == "lfm2-audio":
         from sgpa.attribution.models.lfm2_audio import MASKINGS
+    elif backend == "whisper":
+        from sgpa.attribution.models.whisper import MASKINGS
+    elif backend == "qwen2-audio":
+        from sgpa.attribution.models.qwen2_audio import MASKINGS
     else:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     return MASKINGS
@@ -62,7 +88,8 @@ def load_backend(
         ``ctc``, the oracle ``sgpa-lfm2-oracle`` (a small LFM2-Audio trained on spoken questions with known
         answers) for ``lfm2-audio``.
     backend
-        ``"ctc"`` or ``"lfm2-audio"``; ``None``: detected from ``model`` (:func:`detect_backend`).
+        One of :data:`BACKENDS` (``"ctc"``, ``"lfm2-audio"``, ``"whisper"``, ``"qwen2-audio"``); ``None``: detected
+        from ``model`` (:func:`detect_backend`). Whisper and Qwen2-Audio have no shipped model.
     device, dtype
         Torch device, and weights dtype for LFM2-Audio (``"bfloat16"`` on a GPU; log-probs are taken in float32).
     max_new_tokens
@@ -86,6 +113,14 @@ def load_backend(
         if acoustic_model is not None:
             return CtcBackend(acoustic_model)
         return CtcBackend.load(model, device=device)
+    if backend in ("whisper", "qwen2-audio"):
+        if model is None:
+            raise InputError(f"the {backend} backend has no shipped model: give --model (a hub id or a local folder)")
+        if backend == "whisper":
+            from sgpa.attribution.models.whisper import WhisperBackend as TransformersBackend
+        else:
+            from sgpa.attribution.models.qwen2_audio import Qwen2AudioBackend as TransformersBackend
+        return TransformersBackend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
     from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend, default_model_dir
 
     if model is None:

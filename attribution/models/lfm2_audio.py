@@ -281,7 +281,7 @@ class Lfm2AudioBackend(Backend):
         ids = torch.tensor(layout.text_ids[: layout.n_prefix], dtype=torch.long, device=self.device)
         with torch.no_grad():
             embeddings = self.model.lfm.embed_tokens(ids)[None]
-            return self.model.lfm(inputs_embeds=embeddings, use_cache=True).past_key_values
+            return self.model.lfm(inputs_embeds=embeddings, use_cache=True).cache
 
     def hidden_states(self, embeddings, cache=None, n_cached: int = 0):
         """LFM2 last hidden states for input embeddings ``(k, L, hidden)``; ``cache`` holds the first ``n_cached``."""
@@ -293,7 +293,7 @@ class Lfm2AudioBackend(Backend):
             cache = copy.deepcopy(cache)
             # expand the batch-of-one state to the batch (keys/values and convolution states alike)
             cache.reorder_cache(torch.zeros(embeddings.shape[0], dtype=torch.long, device=embeddings.device))
-            out = self.model.lfm(inputs_embeds=embeddings[:, n_cached:], past_key_values=cache, use_cache=True)
+            out = self.model.lfm(inputs_embeds=embeddings[:, n_cached:], cache=cache, use_cache=True)
             return out.last_hidden_state
 
     def response_log_probs(self, hidden, response_ids: list[int]):
@@ -319,8 +319,8 @@ class Lfm2AudioBackend(Backend):
         ids: list[int] = []
         with torch.no_grad():
             for _ in range(self.max_new_tokens):
-                out = self.model.lfm(inputs_embeds=embeddings, past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
+                out = self.model.lfm(inputs_embeds=embeddings, cache=cache, use_cache=True)
+                cache = out.cache
                 logits = torch.nn.functional.linear(out.last_hidden_state[0, -1], self.model.lfm.embed_tokens.weight)
                 next_id = int(logits.argmax())
                 ids.append(next_id)

@@ -1,0 +1,101 @@
+"""Randomly initialised Whisper and Qwen2-Audio checkpoints built offline from transformers' own config classes.
+
+Tests and benchmarks need real ``WhisperForConditionalGeneration`` / ``Qwen2AudioForConditionalGeneration`` models
+without the model hub. Each builder writes what ``from_pretrained`` reads from a local folder: ``config.json``,
+``model.safetensors``, ``generation_config.json``, the log-mel front end (``WhisperFeatureExtractor``) and a small
+character-level tokenizer holding the model's special tokens (for Qwen2-Audio, a whole ``Qwen2AudioProcessor``
+with its chat template). ``full_size=True`` gives the real architecture (random weights) for timings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: Whisper's special tokens the backend uses (a real checkpoint has ~1,600 of them; the rest play no part here).
+WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|fr|>", "<|transcribe|>",
+                    "<|translate|>", "<|notimestamps|>"]
+QWEN2_AUDIO_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+
+
+def character_tokenizer(specials: list[str], eos_token: str, pad_token: str) -> Any:
+    """A transformers fast tokenizer: ``specials`` at ids 0, 1, …, then printable ASCII one character per token."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: index for index, token in enumerate(specials)}
+    for character in [chr(c) for c in range(32, 127)] + ["\n"]:
+        vocab[character] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
+    tokenizer.decoder = decoders.Fuse()  # characters join without spaces
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=eos_token, pad_token=pad_token,
+                                   additional_special_tokens=[t for t in specials if t not in (eos_token, pad_token)])
+
+
+def save_random_whisper(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """A ``WhisperForConditionalGeneration`` with random weights (tiny, or whisper-large-v3's architecture) saved
+    with its feature extractor, tokenizer and a generation config naming the decoder prompt tokens."""
+    import torch
+    from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    directory = Path(directory)
+    tokenizer = character_tokenizer(WHISPER_SPECIALS, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in WHISPER_SPECIALS}
+    n_mels = 128 if full_size else 80
+    size = dict(d_model=1280, encoder_layers=32, decoder_layers=32, encoder_attention_heads=20,
+                decoder_attention_heads=20, encoder_ffn_dim=5120, decoder_ffn_dim=5120) if full_size else \
+        dict(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+             encoder_ffn_dim=32, decoder_ffn_dim=32)
+    config = WhisperConfig(
+        vocab_size=51866 if full_size else len(tokenizer), num_mel_bins=n_mels, max_source_positions=1500,
+        max_target_positions=448 if full_size else 64, decoder_start_token_id=ids["<|startoftranscript|>"],
+        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"],
+        **size,
+    )
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids["<|endoftext|>"],
+        pad_token_id=ids["<|endoftext|>"], is_multilingual=True, no_timestamps_token_id=ids["<|notimestamps|>"],
+        lang_to_id={"<|en|>": ids["<|en|>"], "<|fr|>": ids["<|fr|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        suppress_tokens=[], begin_suppress_tokens=[tokenizer.convert_tokens_to_ids(" "), ids["<|endoftext|>"]],
+    )
+    model.save_pretrained(directory)
+    WhisperFeatureExtractor(feature_size=n_mels).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """A ``Qwen2AudioForConditionalGeneration`` with random weights (tiny, or Qwen2-Audio-7B's architecture) saved
+    with a ``Qwen2AudioProcessor`` (Whisper log-mel front end, tokenizer, the default chat template)."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    directory = Path(directory)
+    tokenizer = character_tokenizer(QWEN2_AUDIO_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    n_mels = 128 if full_size else 80
+    audio = dict(num_mel_bins=n_mels, max_source_positions=1500)
+    audio.update(dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120) if full_size
+                 else dict(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32))
+    text = dict(model_type="qwen2", vocab_size=156032 if full_size else len(tokenizer), max_position_embeddings=8192)
+    text.update(dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                     num_key_value_heads=32) if full_size else
+                dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2))
+    config = Qwen2AudioConfig(audio_config=audio, text_config=text,
+                              audio_token_id=tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                                            tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    model.save_pretrained(directory)
+    Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels),
+                        tokenizer=tokenizer).save_pretrained(directory)
+    return directory

@@ -1,0 +1,323 @@
+"""Qwen2-Audio backend (``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor`` through transformers).
+
+The chat is the processor's own template, with the audio in the user turn before the prompt::
+
+    <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\nAudio 1: <|audio_bos|>[audio]
+    <|audio_eos|>\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n
+
+The audio becomes one LLM input embedding per 40 ms (Whisper-style encoder: 10 ms log-mel frames, a stride-2
+convolution, a stride-2 average pool; then a linear projector), one per ``<|AUDIO|>`` placeholder the processor
+writes. Those embeddings are taken from the model's own merge code (its forward runs up to the language model and
+stops there), so the full coalition is exactly the model's input. The reference response is generated greedily on
+the full input and each coalition's value is the teacher-forced log-probability of every response token.
+
+Maskings: ``embedding`` / ``embedding-mean`` replace an absent word's audio embeddings by zeros or by the mean audio
+embedding, the encoder running once; ``silence`` (the default: the encoder attends over the whole utterance, so
+under embedding masking an absent word's information survives in its neighbours), ``noise`` and ``deletion`` change
+the waveform and run the encoder per coalition. The text before the audio is the same in every coalition: its
+attention keys and values are computed once and shared by every batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sgpa.attribution.masking import (
+    WAVEFORM_MASKINGS,
+    embedding_baseline,
+    mask_waveform,
+    noise_floor_rms,
+    noise_track,
+    null_players,
+    token_keep_mask,
+    token_owner,
+    word_sample_spans,
+)
+from sgpa.attribution.models.base import (
+    Backend,
+    PreparedGame,
+    Response,
+    batch_size_for_memory,
+    check_coalitions,
+    check_normalization,
+)
+from sgpa.attribution.models.whisper import load_transformers_parts
+from sgpa.attribution.models.whisper_frontend import (
+    SAMPLE_RATE,
+    check_grid_duration,
+    check_window,
+    log_mel,
+    stop_token_ids,
+    token_log_probs,
+)
+from sgpa.errors import InputError
+from sgpa.segmentation import Segmentation
+
+TOKEN_DURATION_S = 0.04
+#: Deletion can leave almost no audio; shorter inputs are zero-padded to this (one audio embedding at least).
+MIN_SAMPLES = SAMPLE_RATE // 10
+MASKINGS = ("embedding", "embedding-mean", "silence", "noise", "deletion")
+DEFAULT_PROMPT = "Transcribe the audio."
+
+
+class _Merged(Exception):
+    """Carries the language model's input embeddings out of the model's forward (see :meth:`input_embeddings`)."""
+
+    def __init__(self, embeddings: Any) -> None:
+        self.embeddings = embeddings
+
+
+@dataclass
+class ChatInput:
+    """The processor's output for one audio length: token ids ``(1, L)`` (audio placeholders expanded), the mask
+    of the real log-mel frames ``(1, 3000)``, and where the audio embeddings go (``(n_audio,)`` positions)."""
+
+    input_ids: Any
+    feature_attention_mask: Any
+    audio_positions: np.ndarray
+
+
+class Qwen2AudioBackend(Backend):
+    """Qwen2-Audio through transformers, float32 by default (``dtype="bfloat16"`` on a GPU)."""
+
+    name = "qwen2-audio"
+    maskings = MASKINGS
+    default_masking = "silence"
+
+    def __init__(self, model: Any, processor: Any, *, model_id: str, revision: str | None = None,
+                 max_new_tokens: int = 32, memory_budget_bytes: int = 1 << 30) -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.model_id = model_id
+        self.revision = revision
+        self.max_new_tokens = max_new_tokens
+        self.memory_budget_bytes = memory_budget_bytes
+
+    @classmethod
+    def load(cls, model: str | Path, *, revision: str | None = None, device: str = "cpu", dtype: str = "float32",
+             **options: Any) -> Qwen2AudioBackend:
+        """Model and processor from a local folder or a hub id (``Qwen/Qwen2-Audio-7B-Instruct``)."""
+        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+        loaded, revision = load_transformers_parts(model, Qwen2AudioForConditionalGeneration, revision=revision,
+                                                   device=device, dtype=dtype, what="Qwen2-Audio")
+        try:
+            processor = AutoProcessor.from_pretrained(str(model), revision=revision)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(f"cannot load the processor of Qwen2-Audio model {str(model)!r}: {error}") from None
+        return cls(loaded, processor, model_id=str(model), revision=revision, **options)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> Any:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def language_model(self) -> Any:
+        return self.model.model.language_model
+
+    # --- pieces ----------------------------------------------------------------------------------------
+
+    def chat_text(self, prompt: str) -> str:
+        conversation = [{"role": "user", "content": [{"type": "audio", "audio_url": "audio"},
+                                                     {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def chat_input(self, text: str, n_samples: int) -> ChatInput:
+        """Token ids and frame mask for audio of ``n_samples`` (the processor expands the audio placeholder)."""
+        inputs = self.processor(text=text, audio=[np.zeros(n_samples, dtype=np.float32)], sampling_rate=SAMPLE_RATE,
+                                return_tensors="pt")
+        positions = np.flatnonzero(inputs["input_ids"][0].numpy() == int(self.model.config.audio_token_id))
+        return ChatInput(inputs["input_ids"].to(self.device), inputs["feature_attention_mask"].to(self.device), positions)
+
+    def features(self, waves: np.ndarray, log_max: Any = None) -> Any:
+        features, _ = log_mel(self.processor.feature_extractor, waves, log_max, device=self.device)
+        return features.to(self.dtype)
+
+    def input_embeddings(self, chat: ChatInput, features: Any) -> Any:
+        """The language model's input embeddings ``(k, L, hidden)``: the model's own forward (audio tower,
+        projector, merge at the placeholders) run up to its language model, whose input is taken there."""
+        import torch
+
+        def capture(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+            raise _Merged(kwargs["inputs_embeds"])
+
+        k = features.shape[0]
+        handle = self.language_model.register_forward_pre_hook(capture, with_kwargs=True)
+        try:
+            with torch.no_grad():
+                self.model.model(input_ids=chat.input_ids.expand(k, -1), input_features=features,
+                                 feature_attention_mask=chat.feature_attention_mask.expand(k, -1))
+        except _Merged as merged:
+            return merged.embeddings
+        finally:
+            handle.remove()
+        raise RuntimeError("the Qwen2-Audio forward did not reach its language model")
+
+    def prefix_cache(self, embeddings: Any, n_prefix: int) -> Any:
+        """Language-model state after the first ``n_prefix`` positions (batch of one), shared by every coalition."""
+        import torch
+
+        with torch.no_grad():
+            return self.language_model(inputs_embeds=embeddings[:1, :n_prefix], use_cache=True).cache
+
+    def logits(self, embeddings: Any, cache: Any = None, n_cached: int = 0) -> Any:
+        """Logits ``(k, L - n_cached, vocab)`` of input embeddings ``(k, L, hidden)``."""
+        import torch
+
+        with torch.no_grad():
+            if cache is None:
+                hidden = self.language_model(inputs_embeds=embeddings, use_cache=False).last_hidden_state
+            else:
+                cache = copy.deepcopy(cache)
+                cache.reorder_cache(torch.zeros(embeddings.shape[0], dtype=torch.long, device=embeddings.device))
+                hidden = self.language_model(inputs_embeds=embeddings[:, n_cached:], cache=cache,
+                                             use_cache=True).last_hidden_state
+            return self.model.lm_head(hidden)
+
+    def embed_tokens(self, ids: list[int]) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.model.get_input_embeddings()(torch.tensor(ids, dtype=torch.long, device=self.device))
+
+    def generate(self, embeddings: Any) -> list[int]:
+        """Greedy response to input embeddings ``(1, L, hidden)``; stops at an end-of-turn token."""
+        import torch
+
+        stop = stop_token_ids(self.model.generation_config, self.processor.tokenizer)
+        response: list[int] = []
+        cache = None
+        step = embeddings
+        with torch.no_grad():
+            for _ in range(self.max_new_tokens):
+                out = self.language_model(inputs_embeds=step, cache=cache, use_cache=True)
+                cache = out.cache
+                next_id = int(self.model.lm_head(out.last_hidden_state[0, -1]).argmax())
+                response.append(next_id)
+                if next_id in stop:
+                    break
+                step = self.embed_tokens([next_id])[None]
+        return response
+
+    # --- the game ----------------------------------------------------------------------------------------
+
+    def prepare(self, audio: np.ndarray, segmentation: Segmentation, *, prompt: str | None = None,
+                masking: str | None = None, seed: int = 0, batch_size: int | None = None,
+                text_players: bool = False, normalization: str | None = None,
+                response_words: list[str] | None = None) -> Qwen2AudioGame:
+        """See :meth:`Backend.prepare`."""
+        if text_players:
+            raise InputError("--text-players is not supported for qwen2-audio yet (lfm2-audio supports it)")
+        masking = self.check_masking(masking)
+        normalization = check_normalization(normalization)
+        prompt = DEFAULT_PROMPT if prompt is None else prompt
+        audio = np.asarray(audio, dtype=np.float32)
+        check_window(len(audio), "Qwen2-Audio")
+        check_grid_duration(segmentation, TOKEN_DURATION_S, "qwen2-audio")
+        if segmentation.n_words == 0:
+            raise InputError("the segmentation has no words: nothing to explain")
+        text = self.chat_text(prompt)
+        chat = self.chat_input(text, len(audio))
+        limit = int(self.model.config.text_config.max_position_embeddings)
+        if chat.input_ids.shape[1] + self.max_new_tokens > limit:
+            raise InputError(f"the chat (prompt and audio) takes {chat.input_ids.shape[1]} positions and the response up "
+                             f"to {self.max_new_tokens} more: over the model's {limit}; shorten the prompt or the audio")
+        _, full_max = log_mel(self.processor.feature_extractor, audio[None], device=self.device)
+        log_max = full_max if normalization == "frozen" else None
+        full_embeddings = self.input_embeddings(chat, self.features(audio[None], log_max))
+        positions = chat.audio_positions
+        owner = token_owner(segmentation, len(positions))
+        response_ids = self.generate(full_embeddings)
+        tokenizer = self.processor.tokenizer
+        response = Response(text=tokenizer.decode(response_ids), token_ids=response_ids,
+                            tokens=[tokenizer.decode([i]) for i in response_ids])
+        text_config = self.model.config.text_config
+        length = int(full_embeddings.shape[1]) + len(response_ids)
+        per_coalition = (length * text_config.hidden_size * full_embeddings.element_size()
+                         * (4 + 2 * text_config.num_hidden_layers) + len(response_ids) * text_config.vocab_size * 8)
+        if batch_size is None:
+            batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
+        baseline = None
+        if masking in ("embedding", "embedding-mean"):
+            baseline = embedding_baseline(full_embeddings[0, positions], "zero" if masking == "embedding" else "mean")
+        spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
+        n_prefix = int(positions[0])  # the text before the first audio embedding: the same in every coalition
+        return Qwen2AudioGame(
+            response=response, player_names=[w.text for w in segmentation.words], masking=masking,
+            batch_size=batch_size, null_players=null_players(spans, owner if baseline is not None else None),
+            details={"prompt": prompt, "chat_tokens": int(full_embeddings.shape[1]), "audio_tokens": len(positions),
+                     "prefix_tokens_cached": n_prefix, "max_new_tokens": self.max_new_tokens,
+                     "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
+                     "normalization": normalization if masking in WAVEFORM_MASKINGS else None},
+            backend=self, audio=audio, text=text, chat=chat, owner=owner, full_embeddings=full_embeddings,
+            baseline=baseline, spans=spans, log_max=log_max, cache=self.prefix_cache(full_embeddings, n_prefix),
+            n_prefix=n_prefix, noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
+        )
+
+
+@dataclass
+class Qwen2AudioGame(PreparedGame):
+    """The value function of one utterance on Qwen2-Audio (see :class:`sgpa.attribution.models.base.PreparedGame`)."""
+
+    backend: Qwen2AudioBackend | None = None
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    text: str = ""
+    chat: ChatInput | None = None
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    full_embeddings: Any = None
+    baseline: Any = None
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    log_max: Any = None
+    cache: Any = None
+    n_prefix: int = 0
+    noise: np.ndarray | None = None
+
+    def input_embeddings(self, coalitions: np.ndarray) -> list[tuple[np.ndarray, Any]]:
+        """Masked input embeddings, grouped by length (deletion shortens the audio and so the chat):
+        ``[(row indices, (rows, L, hidden)), ...]``."""
+        import torch
+
+        if self.baseline is not None:
+            keep = torch.as_tensor(token_keep_mask(coalitions, self.owner), device=self.full_embeddings.device)
+            embeddings = self.full_embeddings.expand(len(coalitions), -1, -1).clone()
+            positions = torch.as_tensor(self.chat.audio_positions, device=embeddings.device)
+            audio = embeddings[:, positions]
+            embeddings[:, positions] = torch.where(keep[..., None], audio, self.baseline.to(audio.dtype))
+            return [(np.arange(len(coalitions)), embeddings)]
+        waves = [mask_waveform(self.audio, self.spans, present, self.masking, noise=self.noise)
+                 for present in coalitions]
+        waves = [np.pad(w, (0, MIN_SAMPLES - len(w))) if len(w) < MIN_SAMPLES else w for w in waves]
+        lengths = np.array([len(w) for w in waves])
+        groups = []
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            chat = self.chat if length == len(self.audio) else self.backend.chat_input(self.text, int(length))
+            features = self.backend.features(np.stack([waves[r] for r in rows]), self.log_max)
+            groups.append((rows, self.backend.input_embeddings(chat, features)))
+        return groups
+
+    def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
+        import torch
+
+        coalitions = check_coalitions(coalitions, self.n_players)
+        ids = self.response.token_ids
+        response_embeddings = self.backend.embed_tokens(ids)
+        values = np.empty((len(coalitions), len(ids)), dtype=np.float64)
+        for start in range(0, len(coalitions), self.batch_size):
+            chunk = coalitions[start : start + self.batch_size]
+            for rows, embeddings in self.input_embeddings(chunk):
+                k, length = embeddings.shape[0], embeddings.shape[1]
+                sequence = torch.cat([embeddings, response_embeddings.to(embeddings.dtype).expand(k, -1, -1)], dim=1)
+                logits = self.backend.logits(sequence, self.cache, self.n_prefix)
+                first = length - 1 - self.n_prefix  # position p predicts token p + 1
+                values[start + rows] = token_log_probs(logits[:, first : first + len(ids)], ids)
+        return values
