@@ -228,3 +228,23 @@ def test_sgpa_explain_runs_each_backend_end_to_end(folders, name, tmp_path):
                             text=True, timeout=300)
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and failed.stderr.startswith("sgpa: error:")
     assert not (tmp_path / "out" / "long.explanation.json").exists()
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_sgpa_bench_runs_each_backend(folders, name, tmp_path):
+    import shutil
+
+    shutil.copy(AUDIO, tmp_path / AUDIO.name)
+    manifest = tmp_path / "manifest.jsonl"
+    row = {"audio": AUDIO.name, "transcript": TRANSCRIPT}
+    if name == "qwen2-audio":
+        row["prompt"] = "Which colour was mentioned?"  # a Whisper prompt is a task, its default: transcribe
+    manifest.write_text(json.dumps(row) + "\n")
+    result = subprocess.run([sys.executable, "-m", "sgpa.cli.main", "bench", "--manifest", str(manifest),
+                             "--quick", "-o", str(tmp_path / "bench"), "--model",
+                             str(folders[name]), "--player-sets", "words,windows", "--masking", "embedding", "-q"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "bench" / "utterances.jsonl").read_text().splitlines()[0])
+    assert set(record["player_sets"]) == {"words", "windows"} and record["words"] == TRANSCRIPT.split()
+    assert (tmp_path / "bench" / "report.md").is_file()

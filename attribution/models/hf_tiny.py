@@ -32,13 +32,12 @@ def character_tokenizer(specials: list[str], eos_token: str, pad_token: str) -> 
                                    additional_special_tokens=[t for t in specials if t not in (eos_token, pad_token)])
 
 
-def save_random_whisper(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
-    """A ``WhisperForConditionalGeneration`` with random weights (tiny, or whisper-large-v3's architecture) saved
-    with its feature extractor, tokenizer and a generation config naming the decoder prompt tokens."""
+def random_whisper(*, full_size: bool = False, seed: int = 0) -> tuple[Any, Any, Any]:
+    """``(model, feature_extractor, tokenizer)``: a ``WhisperForConditionalGeneration`` with random weights (tiny, or
+    whisper-large-v3's architecture) and a generation config naming the decoder prompt tokens."""
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-    directory = Path(directory)
     tokenizer = character_tokenizer(WHISPER_SPECIALS, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in WHISPER_SPECIALS}
     n_mels = 128 if full_size else 80
@@ -61,15 +60,20 @@ def save_random_whisper(directory: str | Path, *, full_size: bool = False, seed:
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
         suppress_tokens=[], begin_suppress_tokens=[tokenizer.convert_tokens_to_ids(" "), ids["<|endoftext|>"]],
     )
-    model.save_pretrained(directory)
-    WhisperFeatureExtractor(feature_size=n_mels).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    return model.eval(), WhisperFeatureExtractor(feature_size=n_mels), tokenizer
+
+
+def save_random_whisper(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """:func:`random_whisper` saved as a local checkpoint folder (model, feature extractor, tokenizer)."""
+    directory = Path(directory)
+    for part in random_whisper(full_size=full_size, seed=seed):
+        part.save_pretrained(directory)
     return directory
 
 
-def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
-    """A ``Qwen2AudioForConditionalGeneration`` with random weights (tiny, or Qwen2-Audio-7B's architecture) saved
-    with a ``Qwen2AudioProcessor`` (Whisper log-mel front end, tokenizer, the default chat template)."""
+def random_qwen2_audio(*, full_size: bool = False, seed: int = 0) -> tuple[Any, Any]:
+    """``(model, processor)``: a ``Qwen2AudioForConditionalGeneration`` with random weights (tiny, or Qwen2-Audio-7B's
+    architecture) and a ``Qwen2AudioProcessor`` (Whisper log-mel front end, tokenizer, the default chat template)."""
     import torch
     from transformers import (
         Qwen2AudioConfig,
@@ -78,7 +82,6 @@ def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, s
         WhisperFeatureExtractor,
     )
 
-    directory = Path(directory)
     tokenizer = character_tokenizer(QWEN2_AUDIO_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     n_mels = 128 if full_size else 80
     audio = dict(num_mel_bins=n_mels, max_source_positions=1500)
@@ -95,7 +98,13 @@ def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, s
     model = Qwen2AudioForConditionalGeneration(config)
     model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                             tokenizer.convert_tokens_to_ids("<|endoftext|>")]
-    model.save_pretrained(directory)
-    Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels),
-                        tokenizer=tokenizer).save_pretrained(directory)
+    processor = Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels), tokenizer=tokenizer)
+    return model.eval(), processor
+
+
+def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """:func:`random_qwen2_audio` saved as a local checkpoint folder (model and processor)."""
+    directory = Path(directory)
+    for part in random_qwen2_audio(full_size=full_size, seed=seed):
+        part.save_pretrained(directory)
     return directory

@@ -116,6 +116,10 @@ class WhisperBackend(Backend):
             tokenizer = AutoTokenizer.from_pretrained(str(model), revision=revision)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InputError(f"cannot load the front end of Whisper model {str(model)!r}: {error}") from None
+        if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
+            import torch  # activations may take half of what the GPU has free once the weights are loaded
+
+            options["memory_budget_bytes"] = int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
         return cls(loaded, feature_extractor, tokenizer, model_id=str(model), revision=revision, **options)
 
     @property

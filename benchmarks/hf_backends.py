@@ -1,0 +1,132 @@
+"""Per-evaluation time of the Whisper and Qwen2-Audio backends: embedding vs waveform masking, batched vs one at a
+time, on tiny random models; and on full-size architectures with random weights where memory allows.
+
+The utterance is data_samples/slt_task_0000.wav (1.6 s, 5 words, aligned with the shipped model onto each model's
+grid). A cell times ``--coalitions`` random coalitions through the prepared game (the reference response is
+generated once, outside the timing): batched = the backend's batch size, one at a time = batch size 1. For the
+full-size architecture the exact explanation time of a 4 s utterance (about 10 words, 2^10 evaluations) is
+extrapolated from the per-evaluation time. Writes benchmarks/results/hf_backends.{json,md}.
+
+    python benchmarks/hf_backends.py                    # tiny models
+    python benchmarks/hf_backends.py --full-size        # + whisper-large-v3's architecture (6 GB of RAM)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sgpa.io import atomic_write_text  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SAMPLE = ROOT / "data_samples" / "slt_task_0000"
+
+
+def per_evaluation_seconds(backend, waveform, segmentation, masking: str, batch_size: int | None,
+                           n_coalitions: int) -> dict:
+    game = backend.prepare(waveform, segmentation, masking=masking, batch_size=batch_size)
+    coalitions = np.random.default_rng(0).random((n_coalitions, game.n_players)) < 0.5
+    game.log_probs(coalitions[:1])  # warm-up
+    started = time.perf_counter()
+    game.log_probs(coalitions)
+    seconds = time.perf_counter() - started
+    return {"masking": masking, "batch_size": game.batch_size, "coalitions": n_coalitions,
+            "seconds_per_evaluation": seconds / n_coalitions, "response_tokens": len(game.response.token_ids)}
+
+
+def time_backend(label: str, backend, grid: str, n_coalitions: int, batched_only: bool = False) -> list[dict]:
+    import sgpa
+    from sgpa.api import read_waveform
+
+    waveform, _ = read_waveform(SAMPLE.with_suffix(".wav"))
+    segmentation = sgpa.align(waveform, SAMPLE.with_suffix(".txt").read_text().strip(), grid=grid, sample_rate=16000)
+    rows = []
+    for masking in ("embedding", "silence"):
+        for batch_size in ((None,) if batched_only else (None, 1)):
+            row = per_evaluation_seconds(backend, waveform, segmentation, masking, batch_size, n_coalitions)
+            row.update(model=label, batched=batch_size is None)
+            rows.append(row)
+            print(row, file=sys.stderr)
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Whisper and Qwen2-Audio backends: time per model evaluation", "",
+             f"Machine: {results['machine']}. Utterance: data_samples/slt_task_0000.wav (1.6 s, 5 words). "
+             "Written by `benchmarks/hf_backends.py`.", "",
+             "| model | masking | batch | coalitions | s / evaluation | response tokens |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in results["rows"]:
+        lines.append(f"| {row['model']} | {row['masking']} | {row['batch_size']} | {row['coalitions']} | "
+                     f"{row['seconds_per_evaluation']:.4f} | {row['response_tokens']} |")
+    lines.append("")
+    for model, ratios in results["ratios"].items():
+        lines.append(f"- {model}: waveform / embedding masking {ratios['waveform_over_embedding']:.1f}x per "
+                     f"evaluation; one at a time / batched {ratios['single_over_batched']:.1f}x (embedding masking).")
+    for note in results.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from sgpa.attribution.models.hf_tiny import random_qwen2_audio, random_whisper
+    from sgpa.attribution.models.qwen2_audio import Qwen2AudioBackend
+    from sgpa.attribution.models.whisper import WhisperBackend
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--coalitions", type=int, default=32)
+    parser.add_argument("--full-size", action="store_true", help="Also whisper-large-v3's architecture.")
+    parser.add_argument("--full-size-coalitions", type=int, default=4)
+    args = parser.parse_args(argv)
+    rows = time_backend("whisper (tiny)", WhisperBackend(*random_whisper(), model_id="tiny"), "whisper",
+                        args.coalitions)
+    model, processor = random_qwen2_audio()
+    rows += time_backend("qwen2-audio (tiny)", Qwen2AudioBackend(model, processor, model_id="tiny"), "qwen2-audio",
+                         args.coalitions)
+    notes = []
+    if args.full_size:
+        import torch
+
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        backend = WhisperBackend(*random_whisper(full_size=True), model_id="whisper-large-v3 architecture",
+                                 max_new_tokens=16)
+        notes.append(f"whisper-large-v3 architecture built with random weights in {time.perf_counter() - started:.0f} s "
+                     f"({sum(p.numel() for p in backend.model.parameters()) / 1e9:.2f} B parameters, float32); "
+                     "its random response is capped at 16 tokens.")
+        full_rows = time_backend("whisper-large-v3 (random, fp32)", backend, "whisper", args.full_size_coalitions,
+                                 batched_only=True)
+        rows += full_rows
+        for row in full_rows:
+            hours = 2**10 * row["seconds_per_evaluation"] / 3600
+            notes.append(f"whisper-large-v3, {row['masking']} masking: an exact explanation of a 4 s, 10-word "
+                         f"utterance (1,024 evaluations) would take about {hours:.1f} h on this CPU "
+                         f"({row['seconds_per_evaluation']:.2f} s per evaluation).")
+        notes.append("Qwen2-Audio-7B's architecture (8.4 B parameters, 34 GB in float32) does not fit this machine's "
+                     "23 GB of RAM; its full-size timing needs the GPU machine.")
+    ratios = {}
+    for model in dict.fromkeys(row["model"] for row in rows):
+        cell = {(r["masking"], r["batched"]): r["seconds_per_evaluation"] for r in rows if r["model"] == model}
+        if ("embedding", False) in cell:
+            ratios[model] = {"waveform_over_embedding": cell[("silence", True)] / cell[("embedding", True)],
+                             "single_over_batched": cell[("embedding", False)] / cell[("embedding", True)]}
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+               "rows": rows, "ratios": ratios, "notes": notes}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "hf_backends.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(RESULTS / "hf_backends.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
