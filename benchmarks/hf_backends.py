@@ -1,4 +1,4 @@
-"""Per-evaluation time of the Whisper and Qwen2-Audio backends: embedding vs waveform masking, batched vs one at a
+"""Per-evaluation time of the Whisper, Qwen2-Audio and Voxtral backends: embedding vs waveform masking, batched vs one at a
 time, on tiny random models; and on full-size architectures with random weights where memory allows.
 
 The utterance is data_samples/slt_task_0000.wav (1.6 s, 5 words, aligned with the shipped model onto each model's
@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def time_backend(label: str, backend, grid: str, n_coalitions: int, batched_only
 
 
 def markdown(results: dict) -> str:
-    lines = ["# Whisper and Qwen2-Audio backends: time per model evaluation", "",
+    lines = ["# Whisper, Qwen2-Audio and Voxtral backends: time per model evaluation", "",
              f"Machine: {results['machine']}. Utterance: data_samples/slt_task_0000.wav (1.6 s, 5 words). "
              "Written by `benchmarks/hf_backends.py`.", "",
              "| model | masking | batch | coalitions | s / evaluation | response tokens |",
@@ -79,8 +80,9 @@ def markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sgpa.attribution.models.hf_tiny import random_qwen2_audio, random_whisper
-    from sgpa.attribution.models.qwen2_audio import Qwen2AudioBackend
+    from sgpa.attribution.models import load_backend
+    from sgpa.attribution.models.hf_tiny import random_qwen2_audio, random_whisper, save_random_voxtral
+    from sgpa.attribution.models.audio_llm import Qwen2AudioBackend
     from sgpa.attribution.models.whisper import WhisperBackend
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -93,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     model, processor = random_qwen2_audio()
     rows += time_backend("qwen2-audio (tiny)", Qwen2AudioBackend(model, processor, model_id="tiny"), "qwen2-audio",
                          args.coalitions)
+    with tempfile.TemporaryDirectory() as folder:  # Voxtral's tokenizer lives in a file
+        voxtral = load_backend(save_random_voxtral(Path(folder) / "voxtral"))
+        rows += time_backend("voxtral (tiny)", voxtral, "voxtral", args.coalitions)
     notes = []
     if args.full_size:
         import torch

@@ -1,4 +1,4 @@
-"""Whisper and Qwen2-Audio backends on tiny randomly initialised models built offline from transformers' config
+"""Whisper, Qwen2-Audio and Voxtral backends on tiny randomly initialised models built offline from transformers' config
 classes, saved and loaded back from a folder (feature extractor, tokenizer and processor included)."""
 
 from __future__ import annotations
@@ -14,19 +14,27 @@ import pytest
 import sgpa
 from sgpa.api import read_waveform
 from sgpa.attribution.models import detect_backend, load_backend
-from sgpa.attribution.models.hf_tiny import save_random_qwen2_audio, save_random_whisper
+from sgpa.attribution.models.hf_tiny import save_random_qwen2_audio, save_random_voxtral, save_random_whisper
 from sgpa.errors import InputError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 AUDIO = SAMPLES / "slt_task_0000.wav"
 TRANSCRIPT = "they painted the room green"
-BACKENDS = ("whisper", "qwen2-audio")
+try:
+    import mistral_common  # noqa: F401  (Voxtral's tokenizer)
+
+    BACKENDS = ("whisper", "qwen2-audio", "voxtral")
+except ImportError:  # the voxtral extra is not installed
+    BACKENDS = ("whisper", "qwen2-audio")
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
-    return {"whisper": save_random_whisper(root / "whisper"), "qwen2-audio": save_random_qwen2_audio(root / "qwen")}
+    folders = {"whisper": save_random_whisper(root / "whisper"), "qwen2-audio": save_random_qwen2_audio(root / "qwen")}
+    if "voxtral" in BACKENDS:
+        folders["voxtral"] = save_random_voxtral(root / "voxtral")
+    return folders
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +60,32 @@ def own_log_probs(backend, waveform, game) -> np.ndarray:
             logits = backend.model(input_features=features["input_features"], decoder_input_ids=decoder).logits
             first = len(game.prompt_ids) - 1
         else:
-            inputs = backend.processor(text=game.text, audio=[waveform], sampling_rate=16000, return_tensors="pt")
-            full = torch.cat([inputs["input_ids"], torch.tensor([ids])], dim=1)
-            logits = backend.model(input_ids=full, input_features=inputs["input_features"],
-                                   feature_attention_mask=inputs["feature_attention_mask"]).logits
-            first = inputs["input_ids"].shape[1] - 1
+            inputs = model_inputs(backend, waveform, game.prompt)
+            full = torch.cat([inputs.pop("input_ids"), torch.tensor([ids])], dim=1)
+            inputs.pop("attention_mask", None)
+            logits = backend.model(input_ids=full, **inputs).logits
+            first = full.shape[1] - len(ids) - 1
     log_probs = torch.log_softmax(logits.float(), dim=-1)[0, first : first + len(ids)]
     return log_probs.gather(-1, torch.tensor(ids)[:, None])[:, 0].double().numpy()
+
+
+def model_inputs(backend, waveform, prompt) -> dict:
+    """The processor's own inputs for the unmasked audio (what a user of the model would feed it)."""
+    import base64
+    import io
+
+    import soundfile
+
+    if backend.name == "qwen2-audio":
+        conversation = [{"role": "user", "content": [{"type": "audio", "audio_url": "a"}, {"type": "text", "text": prompt}]}]
+        text = backend.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        return dict(backend.processor(text=text, audio=[waveform], sampling_rate=16000, return_tensors="pt"))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, 16000, format="WAV")
+    conversation = [{"role": "user", "content": [{"type": "audio", "base64": base64.b64encode(buffer.getvalue()).decode()},
+                                                 {"type": "text", "text": prompt}]}]
+    return dict(backend.processor.apply_chat_template(conversation, tokenize=True, return_dict=True,
+                                                      return_tensors="pt"))
 
 
 def test_checkpoints_are_detected_from_their_config(folders, tmp_path):
@@ -66,6 +93,9 @@ def test_checkpoints_are_detected_from_their_config(folders, tmp_path):
     assert detect_backend(folders["qwen2-audio"]) == "qwen2-audio"
     assert detect_backend("openai/whisper-small") == "whisper"
     assert detect_backend("Qwen/Qwen2-Audio-7B-Instruct") == "qwen2-audio"
+    assert detect_backend("mistralai/Voxtral-Mini-3B-2507") == "voxtral"
+    if "voxtral" in folders:
+        assert detect_backend(folders["voxtral"]) == "voxtral"
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(InputError, match="'bert' checkpoint is not a model sgpa explains"):
         detect_backend(tmp_path)
@@ -82,11 +112,14 @@ def test_each_models_audio_positions_match_its_grid(loaded):
     states = whisper.encode(whisper.features(np.zeros((1, 16000 * 30), dtype=np.float32)))
     assert 30.0 / states.shape[1] == pytest.approx(GRID_PRESETS["whisper"])
     qwen, _ = backends["qwen2-audio"]
-    chat = qwen.chat_input(qwen.chat_text("hi"), 16000 * 2)
+    chat = qwen.chat_input("hi", 16000 * 2)
     features = qwen.features(np.zeros((1, 16000 * 2), dtype=np.float32))
     embeddings = qwen.input_embeddings(chat, features)
     assert embeddings.shape[1] == chat.input_ids.shape[1] and isinstance(embeddings, torch.Tensor)
     assert 2.0 / len(chat.audio_positions) == pytest.approx(GRID_PRESETS["qwen2-audio"])
+    if "voxtral" in backends:  # Voxtral fills the whole 30 s window with audio embeddings
+        voxtral, _ = backends["voxtral"]
+        assert 30.0 / len(voxtral.chat_input("hi", 16000 * 2).audio_positions) == pytest.approx(GRID_PRESETS["voxtral"])
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -110,12 +143,13 @@ def test_the_greedy_response_is_the_models_own_greedy_output(loaded):
     import torch
 
     waveform, backends = loaded
-    qwen, segmentation = backends["qwen2-audio"]
-    game = qwen.prepare(waveform, segmentation)
-    inputs = qwen.processor(text=game.text, audio=[waveform], sampling_rate=16000, return_tensors="pt")
-    with torch.no_grad():
-        generated = qwen.model.generate(**inputs, do_sample=False, max_new_tokens=qwen.max_new_tokens)
-    assert generated[0, inputs["input_ids"].shape[1]:].tolist() == game.response.token_ids
+    for name in [b for b in BACKENDS if b != "whisper"]:
+        backend, segmentation = backends[name]
+        game = backend.prepare(waveform, segmentation)
+        inputs = model_inputs(backend, waveform, game.prompt)
+        with torch.no_grad():
+            generated = backend.model.generate(**inputs, do_sample=False, max_new_tokens=backend.max_new_tokens)
+        assert generated[0, inputs["input_ids"].shape[1]:].tolist() == game.response.token_ids, name
 
     whisper, segmentation = backends["whisper"]
     game = whisper.prepare(waveform, segmentation)
@@ -211,7 +245,7 @@ def test_bad_input_gives_one_clear_error(loaded, folders):
 def test_sgpa_explain_runs_each_backend_end_to_end(folders, name, tmp_path):
     command = [sys.executable, "-m", "sgpa.cli.main", "explain", str(AUDIO), "-t", TRANSCRIPT, "--model",
                str(folders[name]), "--estimator", "exact", "-o", str(tmp_path), "-q"]
-    if name == "qwen2-audio":
+    if name != "whisper":
         command += ["--prompt", "Which colour was mentioned?"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -237,7 +271,7 @@ def test_sgpa_bench_runs_each_backend(folders, name, tmp_path):
     shutil.copy(AUDIO, tmp_path / AUDIO.name)
     manifest = tmp_path / "manifest.jsonl"
     row = {"audio": AUDIO.name, "transcript": TRANSCRIPT}
-    if name == "qwen2-audio":
+    if name != "whisper":
         row["prompt"] = "Which colour was mentioned?"  # a Whisper prompt is a task, its default: transcribe
     manifest.write_text(json.dumps(row) + "\n")
     result = subprocess.run([sys.executable, "-m", "sgpa.cli.main", "bench", "--manifest", str(manifest),

@@ -23,7 +23,7 @@ def segments_from_cuts(cuts: list[float]) -> list[WordSegment]:
 
 
 def test_presets():
-    assert GRID_PRESETS == {"lfm2-audio": 0.08, "whisper": 0.02, "wav2vec2": 0.02}
+    assert GRID_PRESETS == {"lfm2-audio": 0.08, "whisper": 0.02, "wav2vec2": 0.02, "qwen2-audio": 0.04, "voxtral": 0.08}
     assert resolve_grid("whisper").token_duration_s == 0.02
     assert resolve_grid(0.04, offset_s=0.01) == GridSpec("custom-40ms", 0.04, 0.01)
     with pytest.raises(InputError, match="unknown token grid"):

@@ -1,5 +1,5 @@
 """Model backends: one interface (:mod:`sgpa.attribution.models.base`): LFM2-Audio (liquid-audio), Whisper and
-Qwen2-Audio (transformers), and CTC recognisers.
+Qwen2-Audio and Voxtral (transformers), and CTC recognisers.
 
 :func:`detect_backend` and :func:`load_backend` are the one place that maps a model (hub id or folder) to its
 backend; the notebook API, the command line and the service all go through them. Backends import torch,
@@ -15,10 +15,11 @@ from typing import Any
 from sgpa.errors import InputError
 
 #: ``--backend`` names, and the token grid each one's players are mapped to (stage 4).
-BACKEND_GRIDS = {"ctc": "wav2vec2", "lfm2-audio": "lfm2-audio", "whisper": "whisper", "qwen2-audio": "qwen2-audio"}
+BACKEND_GRIDS = {"ctc": "wav2vec2", "lfm2-audio": "lfm2-audio", "whisper": "whisper", "qwen2-audio": "qwen2-audio",
+                 "voxtral": "voxtral"}
 BACKENDS = tuple(BACKEND_GRIDS)
 #: transformers ``model_type`` (config.json) -> backend.
-MODEL_TYPES = {"whisper": "whisper", "qwen2_audio": "qwen2-audio"}
+MODEL_TYPES = {"whisper": "whisper", "qwen2_audio": "qwen2-audio", "voxtral": "voxtral"}
 #: CTC recognisers transformers loads as ``AutoModelForCTC`` (the ``ctc`` backend).
 CTC_MODEL_TYPES = ("wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio", "sew", "sew-d", "unispeech",
                    "unispeech-sat", "mctct", "wav2vec2-bert", "parakeet_ctc")
@@ -26,7 +27,7 @@ CTC_MODEL_TYPES = ("wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2ve
 
 def detect_backend(model: str | Path | None) -> str:
     """The backend of a model, from a local ``config.json`` (an ``lfm`` section: LFM2-Audio; ``model_type``
-    ``whisper`` / ``qwen2_audio``) or a hub id's name (LFM2-Audio, Whisper, Qwen2-Audio); ``ctc`` otherwise
+    ``whisper`` / ``qwen2_audio`` / ``voxtral``) or a hub id's name; ``ctc`` otherwise
     (including ``None``: the shipped CTC recogniser)."""
     if model is None:
         return "ctc"
@@ -52,6 +53,8 @@ def detect_backend(model: str | Path | None) -> str:
         return "lfm2-audio"
     if "qwen2-audio" in name or "qwen2_audio" in name:
         return "qwen2-audio"
+    if "voxtral" in name:
+        return "voxtral"
     return "whisper" if "whisper" in name else "ctc"
 
 
@@ -63,8 +66,8 @@ def backend_maskings(backend: str) -> tuple[str, ...]:
         from sgpa.attribution.models.lfm2_audio import MASKINGS
     elif backend == "whisper":
         from sgpa.attribution.models.whisper import MASKINGS
-    elif backend == "qwen2-audio":
-        from sgpa.attribution.models.qwen2_audio import MASKINGS
+    elif backend in ("qwen2-audio", "voxtral"):
+        from sgpa.attribution.models.audio_llm import MASKINGS
     else:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     return MASKINGS
@@ -88,8 +91,9 @@ def load_backend(
         ``ctc``, the oracle ``sgpa-lfm2-oracle`` (a small LFM2-Audio trained on spoken questions with known
         answers) for ``lfm2-audio``.
     backend
-        One of :data:`BACKENDS` (``"ctc"``, ``"lfm2-audio"``, ``"whisper"``, ``"qwen2-audio"``); ``None``: detected
-        from ``model`` (:func:`detect_backend`). Whisper and Qwen2-Audio have no shipped model.
+        One of :data:`BACKENDS` (``"ctc"``, ``"lfm2-audio"``, ``"whisper"``, ``"qwen2-audio"``, ``"voxtral"``);
+        ``None``: detected from ``model`` (:func:`detect_backend`). Whisper, Qwen2-Audio and Voxtral have no shipped
+        model.
     device, dtype
         Torch device, and weights dtype for LFM2-Audio (``"bfloat16"`` on a GPU; log-probs are taken in float32).
     max_new_tokens
@@ -113,14 +117,15 @@ def load_backend(
         if acoustic_model is not None:
             return CtcBackend(acoustic_model)
         return CtcBackend.load(model, device=device)
-    if backend in ("whisper", "qwen2-audio"):
+    if backend in ("whisper", "qwen2-audio", "voxtral"):
         if model is None:
             raise InputError(f"the {backend} backend has no shipped model: give --model (a hub id or a local folder)")
-        if backend == "whisper":
-            from sgpa.attribution.models.whisper import WhisperBackend as TransformersBackend
-        else:
-            from sgpa.attribution.models.qwen2_audio import Qwen2AudioBackend as TransformersBackend
-        return TransformersBackend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
+        from sgpa.attribution.models.audio_llm import Qwen2AudioBackend, VoxtralBackend
+        from sgpa.attribution.models.whisper import WhisperBackend
+
+        transformers_backend = {"whisper": WhisperBackend, "qwen2-audio": Qwen2AudioBackend,
+                                "voxtral": VoxtralBackend}[backend]
+        return transformers_backend.load(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens)
     from sgpa.attribution.models.lfm2_audio import Lfm2AudioBackend, default_model_dir
 
     if model is None:

@@ -1,10 +1,12 @@
-"""Randomly initialised Whisper and Qwen2-Audio checkpoints built offline from transformers' own config classes.
+"""Randomly initialised Whisper, Qwen2-Audio and Voxtral checkpoints built offline from transformers' config classes.
 
-Tests and benchmarks need real ``WhisperForConditionalGeneration`` / ``Qwen2AudioForConditionalGeneration`` models
-without the model hub. Each builder writes what ``from_pretrained`` reads from a local folder: ``config.json``,
-``model.safetensors``, ``generation_config.json``, the log-mel front end (``WhisperFeatureExtractor``) and a small
-character-level tokenizer holding the model's special tokens (for Qwen2-Audio, a whole ``Qwen2AudioProcessor``
-with its chat template). ``full_size=True`` gives the real architecture (random weights) for timings.
+Tests and benchmarks need real ``WhisperForConditionalGeneration`` / ``Qwen2AudioForConditionalGeneration`` /
+``VoxtralForConditionalGeneration`` models without the model hub. Each builder writes what ``from_pretrained``
+reads from a local folder: ``config.json``, ``model.safetensors``, ``generation_config.json``, the log-mel front end
+(``WhisperFeatureExtractor``) and a small tokenizer holding the model's special tokens: character-level for Whisper
+and Qwen2-Audio (with Qwen2-Audio's processor and chat template), a byte-level tekken tokenizer for Voxtral
+(mistral-common's format, with [AUDIO] at id 24 as ``VoxtralProcessor`` expects). ``full_size=True`` gives the real
+architecture (random weights) for timings.
 """
 
 from __future__ import annotations
@@ -107,4 +109,68 @@ def save_random_qwen2_audio(directory: str | Path, *, full_size: bool = False, s
     directory = Path(directory)
     for part in random_qwen2_audio(full_size=full_size, seed=seed):
         part.save_pretrained(directory)
+    return directory
+
+
+#: Voxtral's tekken special tokens, in their ranks: [AUDIO] must be 24 (``VoxtralProcessor`` hard-codes it).
+VOXTRAL_SPECIALS = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+                    "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]",
+                    "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]",
+                    "[ARGS]", "[CALL_ID]", "<SPECIAL_22>", "<SPECIAL_23>", "[AUDIO]", "[BEGIN_AUDIO]", "[TRANSCRIBE]"]
+VOXTRAL_NUM_SPECIAL = 32
+#: tiktoken's split pattern for tekken tokenizers (as in Mistral's own tekken.json files)
+TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|"
+                  r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def write_tekken_tokenizer(directory: Path, n_mels: int) -> Path:
+    """A byte-level ``tekken.json`` (256 byte tokens after :data:`VOXTRAL_NUM_SPECIAL` special ones) with Voxtral's
+    audio settings: 12.5 audio tokens per second, 30 s chunks."""
+    import base64
+    import json
+
+    vocab = [{"rank": i, "token_bytes": base64.b64encode(bytes([i])).decode("ascii"),
+              "token_str": chr(i) if 32 <= i < 127 else None} for i in range(256)]
+    tekken = {
+        "config": {"pattern": TEKKEN_PATTERN, "num_vocab_tokens": 256, "default_vocab_size": 256 + VOXTRAL_NUM_SPECIAL,
+                   "default_num_special_tokens": VOXTRAL_NUM_SPECIAL, "version": "v7"},
+        "vocab": vocab,
+        "special_tokens": [{"rank": i, "token_str": t, "is_control": True} for i, t in enumerate(VOXTRAL_SPECIALS)],
+        "audio": {"sampling_rate": 16000, "frame_rate": 12.5, "chunk_length_s": 30.0,
+                  "audio_encoding_config": {"num_mel_bins": n_mels, "hop_length": 160, "window_size": 400}},
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tekken.json"
+    path.write_text(json.dumps(tekken), encoding="utf-8")
+    return path
+
+
+def save_random_voxtral(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """A ``VoxtralForConditionalGeneration`` with random weights (tiny, or Voxtral-Mini-3B's architecture) saved with
+    a ``VoxtralProcessor`` (Whisper log-mel front end, tekken tokenizer; needs mistral-common)."""
+    import torch
+    from transformers import VoxtralConfig, VoxtralForConditionalGeneration, VoxtralProcessor, WhisperFeatureExtractor
+    from transformers.tokenization_mistral_common import MistralCommonBackend
+
+    directory = Path(directory)
+    n_mels = 128 if full_size else 80
+    audio = dict(num_mel_bins=n_mels, max_source_positions=1500)
+    audio.update(dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20)
+                 if full_size else dict(hidden_size=16, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2))
+    text = dict(model_type="llama", vocab_size=131072 if full_size else 256 + VOXTRAL_NUM_SPECIAL,
+                max_position_embeddings=32768 if full_size else 4096)
+    text.update(dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=30, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128) if full_size else
+                dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, head_dim=8))
+    config = VoxtralConfig(audio_config=audio, text_config=text, audio_token_id=VOXTRAL_SPECIALS.index("[AUDIO]"))
+    torch.manual_seed(seed)
+    model = VoxtralForConditionalGeneration(config)
+    model.generation_config.eos_token_id = VOXTRAL_SPECIALS.index("</s>")
+    model.save_pretrained(directory)  # first: the tokenizer's class is found from config.json's model_type
+    write_tekken_tokenizer(directory, n_mels)
+    tokenizer = MistralCommonBackend.from_pretrained(str(directory))
+    VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels), tokenizer=tokenizer).save_pretrained(
+        directory)
     return directory

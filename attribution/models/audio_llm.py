@@ -1,26 +1,30 @@
-"""Qwen2-Audio backend (``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor`` through transformers).
+"""Audio-language models through transformers: Qwen2-Audio and Voxtral, one backend class each over a shared core.
 
-The chat is the processor's own template, with the audio in the user turn before the prompt::
+Both put one LLM input embedding per audio position into the chat at placeholder tokens the processor writes
+(``<|AUDIO|>`` / ``[AUDIO]``): a Whisper-style encoder over 10 ms log-mel frames, then a projector. Qwen2-Audio
+pools to one embedding per 40 ms of the real audio; Voxtral groups four 20 ms encoder frames per embedding (80 ms)
+over the whole 30 s window, so its positions past the end of the audio are padding (context, never masked). The
+chats are the processors' own::
 
-    <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\nAudio 1: <|audio_bos|>[audio]
-    <|audio_eos|>\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n
+    Qwen2-Audio: <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nAudio 1:
+                 <|audio_bos|>[audio]<|audio_eos|>\n{prompt}<|im_end|>\n<|im_start|>assistant\n
+    Voxtral:     <s>[INST][BEGIN_AUDIO][audio]{prompt}[/INST]
 
-The audio becomes one LLM input embedding per 40 ms (Whisper-style encoder: 10 ms log-mel frames, a stride-2
-convolution, a stride-2 average pool; then a linear projector), one per ``<|AUDIO|>`` placeholder the processor
-writes. Those embeddings are taken from the model's own merge code (its forward runs up to the language model and
-stops there), so the full coalition is exactly the model's input. The reference response is generated greedily on
-the full input and each coalition's value is the teacher-forced log-probability of every response token.
+The audio embeddings are taken from the model's own merge code (its forward runs up to the language model and stops
+there), so the full coalition is exactly the model's input. The reference response is generated greedily on the
+full input and each coalition's value is the teacher-forced log-probability of every response token.
 
 Maskings: ``embedding`` / ``embedding-mean`` replace an absent word's audio embeddings by zeros or by the mean audio
-embedding, the encoder running once; ``silence`` (the default: the encoder attends over the whole utterance, so
-under embedding masking an absent word's information survives in its neighbours), ``noise`` and ``deletion`` change
-the waveform and run the encoder per coalition. The text before the audio is the same in every coalition: its
-attention keys and values are computed once and shared by every batch.
+embedding, the encoder running once; ``silence`` (the default: the encoder attends over the whole window, so under
+embedding masking an absent word's information survives in its neighbours), ``noise`` and ``deletion`` change the
+waveform and run the encoder per coalition. The text before the audio is the same in every coalition: its attention
+keys and values are computed once and shared by every batch.
 """
 
 from __future__ import annotations
 
 import copy
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +62,6 @@ from sgpa.attribution.models.whisper_frontend import (
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
 
-TOKEN_DURATION_S = 0.04
 #: Deletion can leave almost no audio; shorter inputs are zero-padded to this (one audio embedding at least).
 MIN_SAMPLES = SAMPLE_RATE // 10
 MASKINGS = ("embedding", "embedding-mean", "silence", "noise", "deletion")
@@ -74,20 +77,23 @@ class _Merged(Exception):
 
 @dataclass
 class ChatInput:
-    """The processor's output for one audio length: token ids ``(1, L)`` (audio placeholders expanded), the mask
-    of the real log-mel frames ``(1, 3000)``, and where the audio embeddings go (``(n_audio,)`` positions)."""
+    """The processor's output for one audio length: token ids ``(1, L)`` (audio placeholders expanded), where the
+    audio embeddings go (``(n_audio,)`` positions), and any other input the model's forward takes with the features
+    (Qwen2-Audio: the mask of the real log-mel frames, ``(1, 3000)``)."""
 
     input_ids: Any
-    feature_attention_mask: Any
     audio_positions: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Qwen2AudioBackend(Backend):
-    """Qwen2-Audio through transformers, float32 by default (``dtype="bfloat16"`` on a GPU)."""
+class AudioLanguageModelBackend(Backend):
+    """What Qwen2-Audio and Voxtral share; a subclass says how its chat is built (:meth:`chat_input`) and loaded."""
 
-    name = "qwen2-audio"
     maskings = MASKINGS
     default_masking = "silence"
+    #: seconds of audio per audio embedding
+    token_duration_s: float
+    model_class_name: str
 
     def __init__(self, model: Any, processor: Any, *, model_id: str, revision: str | None = None,
                  max_new_tokens: int = 32, memory_budget_bytes: int = 1 << 30) -> None:
@@ -100,16 +106,18 @@ class Qwen2AudioBackend(Backend):
 
     @classmethod
     def load(cls, model: str | Path, *, revision: str | None = None, device: str = "cpu", dtype: str = "float32",
-             **options: Any) -> Qwen2AudioBackend:
-        """Model and processor from a local folder or a hub id (``Qwen/Qwen2-Audio-7B-Instruct``)."""
-        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+             **options: Any) -> AudioLanguageModelBackend:
+        """Model and processor from a local folder or a hub id."""
+        import transformers
+        from transformers import AutoProcessor
 
-        loaded, revision = load_transformers_parts(model, Qwen2AudioForConditionalGeneration, revision=revision,
-                                                   device=device, dtype=dtype, what="Qwen2-Audio")
+        model_class = getattr(transformers, cls.model_class_name)
+        loaded, revision = load_transformers_parts(model, model_class, revision=revision, device=device, dtype=dtype,
+                                                   what=cls.name)
         try:
             processor = AutoProcessor.from_pretrained(str(model), revision=revision)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise InputError(f"cannot load the processor of Qwen2-Audio model {str(model)!r}: {error}") from None
+        except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
+            raise InputError(f"cannot load the processor of {cls.name} model {str(model)!r}: {error}") from None
         if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
             import torch  # activations may take half of what the GPU has free once the weights are loaded
 
@@ -130,17 +138,15 @@ class Qwen2AudioBackend(Backend):
 
     # --- pieces ----------------------------------------------------------------------------------------
 
-    def chat_text(self, prompt: str) -> str:
-        conversation = [{"role": "user", "content": [{"type": "audio", "audio_url": "audio"},
-                                                     {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    @abstractmethod
+    def chat_input(self, prompt: str, n_samples: int) -> ChatInput:
+        """The chat's token ids for ``prompt`` and audio of ``n_samples``, built by the processor (which writes
+        one placeholder per audio embedding)."""
 
-    def chat_input(self, text: str, n_samples: int) -> ChatInput:
-        """Token ids and frame mask for audio of ``n_samples`` (the processor expands the audio placeholder)."""
-        inputs = self.processor(text=text, audio=[np.zeros(n_samples, dtype=np.float32)], sampling_rate=SAMPLE_RATE,
-                                return_tensors="pt")
-        positions = np.flatnonzero(inputs["input_ids"][0].numpy() == int(self.model.config.audio_token_id))
-        return ChatInput(inputs["input_ids"].to(self.device), inputs["feature_attention_mask"].to(self.device), positions)
+    def _chat_input(self, inputs: Any, extra_names: tuple[str, ...] = ()) -> ChatInput:
+        ids = inputs["input_ids"]
+        positions = np.flatnonzero(ids[0].cpu().numpy() == int(self.model.config.audio_token_id))
+        return ChatInput(ids.to(self.device), positions, {name: inputs[name].to(self.device) for name in extra_names})
 
     def features(self, waves: np.ndarray, log_max: Any = None) -> Any:
         features, _ = log_mel(self.processor.feature_extractor, waves, log_max, device=self.device)
@@ -155,16 +161,16 @@ class Qwen2AudioBackend(Backend):
             raise _Merged(kwargs["inputs_embeds"])
 
         k = features.shape[0]
+        extra = {name: value.expand(k, *value.shape[1:]) for name, value in chat.extra.items()}
         handle = self.language_model.register_forward_pre_hook(capture, with_kwargs=True)
         try:
             with torch.no_grad():
-                self.model.model(input_ids=chat.input_ids.expand(k, -1), input_features=features,
-                                 feature_attention_mask=chat.feature_attention_mask.expand(k, -1))
+                self.model.model(input_ids=chat.input_ids.expand(k, -1), input_features=features, **extra)
         except _Merged as merged:
             return merged.embeddings
         finally:
             handle.remove()
-        raise RuntimeError("the Qwen2-Audio forward did not reach its language model")
+        raise RuntimeError(f"the {self.name} forward did not reach its language model")
 
     def prefix_cache(self, embeddings: Any, n_prefix: int) -> Any:
         """Language-model state after the first ``n_prefix`` positions (batch of one), shared by every coalition."""
@@ -217,20 +223,19 @@ class Qwen2AudioBackend(Backend):
     def prepare(self, audio: np.ndarray, segmentation: Segmentation, *, prompt: str | None = None,
                 masking: str | None = None, seed: int = 0, batch_size: int | None = None,
                 text_players: bool = False, normalization: str | None = None,
-                response_words: list[str] | None = None) -> Qwen2AudioGame:
+                response_words: list[str] | None = None) -> AudioLanguageModelGame:
         """See :meth:`Backend.prepare`."""
         if text_players:
-            raise InputError("--text-players is not supported for qwen2-audio yet (lfm2-audio supports it)")
+            raise InputError(f"--text-players is not supported for {self.name} yet (lfm2-audio supports it)")
         masking = self.check_masking(masking)
         normalization = check_normalization(normalization)
         prompt = DEFAULT_PROMPT if prompt is None else prompt
         audio = np.asarray(audio, dtype=np.float32)
-        check_window(len(audio), "Qwen2-Audio")
-        check_grid_duration(segmentation, TOKEN_DURATION_S, "qwen2-audio")
+        check_window(len(audio), self.name)
+        check_grid_duration(segmentation, self.token_duration_s, self.name)
         if segmentation.n_words == 0:
             raise InputError("the segmentation has no words: nothing to explain")
-        text = self.chat_text(prompt)
-        chat = self.chat_input(text, len(audio))
+        chat = self.chat_input(prompt, len(audio))
         limit = int(self.model.config.text_config.max_position_embeddings)
         if chat.input_ids.shape[1] + self.max_new_tokens > limit:
             raise InputError(f"the chat (prompt and audio) takes {chat.input_ids.shape[1]} positions and the response up "
@@ -255,26 +260,68 @@ class Qwen2AudioBackend(Backend):
             baseline = embedding_baseline(full_embeddings[0, positions], "zero" if masking == "embedding" else "mean")
         spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
         n_prefix = int(positions[0])  # the text before the first audio embedding: the same in every coalition
-        return Qwen2AudioGame(
+        return AudioLanguageModelGame(
             response=response, player_names=[w.text for w in segmentation.words], masking=masking,
             batch_size=batch_size, null_players=null_players(spans, owner if baseline is not None else None),
             details={"prompt": prompt, "chat_tokens": int(full_embeddings.shape[1]), "audio_tokens": len(positions),
                      "prefix_tokens_cached": n_prefix, "max_new_tokens": self.max_new_tokens,
                      "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
                      "normalization": normalization if masking in WAVEFORM_MASKINGS else None},
-            backend=self, audio=audio, text=text, chat=chat, owner=owner, full_embeddings=full_embeddings,
+            backend=self, audio=audio, prompt=prompt, chat=chat, owner=owner, full_embeddings=full_embeddings,
             baseline=baseline, spans=spans, log_max=log_max, cache=self.prefix_cache(full_embeddings, n_prefix),
             n_prefix=n_prefix, noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
         )
 
 
-@dataclass
-class Qwen2AudioGame(PreparedGame):
-    """The value function of one utterance on Qwen2-Audio (see :class:`sgpa.attribution.models.base.PreparedGame`)."""
+class Qwen2AudioBackend(AudioLanguageModelBackend):
+    """Qwen2-Audio (``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor``), e.g.
+    ``Qwen/Qwen2-Audio-7B-Instruct``; float32 by default (``dtype="bfloat16"`` on a GPU)."""
 
-    backend: Qwen2AudioBackend | None = None
+    name = "qwen2-audio"
+    token_duration_s = 0.04
+    model_class_name = "Qwen2AudioForConditionalGeneration"
+
+    def chat_input(self, prompt: str, n_samples: int) -> ChatInput:
+        conversation = [{"role": "user", "content": [{"type": "audio", "audio_url": "audio"},
+                                                     {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=text, audio=[np.zeros(n_samples, dtype=np.float32)], sampling_rate=SAMPLE_RATE,
+                                return_tensors="pt")
+        return self._chat_input(inputs, ("feature_attention_mask",))
+
+
+class VoxtralBackend(AudioLanguageModelBackend):
+    """Voxtral (``VoxtralForConditionalGeneration`` + ``VoxtralProcessor``, whose tokenizer needs mistral-common),
+    e.g. ``mistralai/Voxtral-Mini-3B-2507``; float32 by default (``dtype="bfloat16"`` on a GPU)."""
+
+    name = "voxtral"
+    token_duration_s = 0.08
+    model_class_name = "VoxtralForConditionalGeneration"
+
+    def chat_input(self, prompt: str, n_samples: int) -> ChatInput:
+        import base64
+        import io
+
+        import soundfile
+
+        # mistral-common takes audio in a message as an encoded file; only its length matters here
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.zeros(max(n_samples, 1), dtype=np.float32), SAMPLE_RATE, format="WAV")
+        conversation = [{"role": "user", "content": [
+            {"type": "audio", "base64": base64.b64encode(buffer.getvalue()).decode("ascii")},
+            {"type": "text", "text": prompt}]}]
+        inputs = self.processor.apply_chat_template(conversation, tokenize=True, return_dict=True, return_tensors="pt")
+        return self._chat_input(inputs)
+
+
+@dataclass
+class AudioLanguageModelGame(PreparedGame):
+    """The value function of one utterance on an audio-language model (see
+    :class:`sgpa.attribution.models.base.PreparedGame`)."""
+
+    backend: AudioLanguageModelBackend | None = None
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
-    text: str = ""
+    prompt: str = ""
     chat: ChatInput | None = None
     owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     full_embeddings: Any = None
@@ -304,7 +351,7 @@ class Qwen2AudioGame(PreparedGame):
         groups = []
         for length in np.unique(lengths):
             rows = np.flatnonzero(lengths == length)
-            chat = self.chat if length == len(self.audio) else self.backend.chat_input(self.text, int(length))
+            chat = self.chat if length == len(self.audio) else self.backend.chat_input(self.prompt, int(length))
             features = self.backend.features(np.stack([waves[r] for r in rows]), self.log_max)
             groups.append((rows, self.backend.input_embeddings(chat, features)))
         return groups
