@@ -235,8 +235,10 @@ def test_bad_input_gives_one_clear_error(loaded, folders):
     qwen, segmentation = backends["qwen2-audio"]
     with pytest.raises(InputError, match="shorten the prompt"):
         qwen.prepare(waveform, segmentation, prompt="word " * 2000)
-    with pytest.raises(InputError, match="text-players"):
-        qwen.prepare(waveform, segmentation, text_players=True)
+    with pytest.raises(InputError, match="prompt with words"):
+        qwen.prepare(waveform, segmentation, prompt=" ", text_players=True)
+    with pytest.raises(InputError, match="no prompt words"):
+        whisper.prepare(waveform, backends["whisper"][1], text_players=True)
     with pytest.raises(InputError, match="no shipped model"):
         load_backend(None, "whisper")
 
@@ -282,3 +284,31 @@ def test_sgpa_bench_runs_each_backend(folders, name, tmp_path):
     record = json.loads((tmp_path / "bench" / "utterances.jsonl").read_text().splitlines()[0])
     assert set(record["player_sets"]) == {"words", "windows"} and record["words"] == TRANSCRIPT.split()
     assert (tmp_path / "bench" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b != "whisper"])
+def test_text_players_mask_exactly_their_prompt_tokens_and_report_the_audio_share(loaded, name):
+    import torch
+
+    waveform, backends = loaded
+    backend, segmentation = backends[name]
+    prompt = "Which colour was mentioned?"
+    game = backend.prepare(waveform, segmentation, prompt=prompt, text_players=True, masking="embedding")
+    assert game.player_names == TRANSCRIPT.split() + prompt.split() and not game.null_players.any()
+    owned = game.text_owner >= 0
+    chat_ids = game.chat.input_ids[0].tolist()
+    assert backend.processor.tokenizer.decode([chat_ids[i] for i in np.flatnonzero(owned)]) == prompt
+    embeddings = game.full_embeddings.clone()
+    present = np.ones((1, 4), dtype=bool)
+    present[0, 1] = False  # drop "colour"
+    masked = game.mask_prompt(embeddings, present)[0]
+    changed = (masked != game.full_embeddings[0]).any(dim=-1).numpy()
+    assert changed.tolist() == (game.text_owner == 1).tolist() and changed.sum() >= 1
+    assert torch.all(masked[changed] == 0)
+    coalitions = np.random.default_rng(1).random((6, game.n_players)) < 0.5
+    batched = game.log_probs(coalitions)
+    assert np.max(np.abs(batched - np.concatenate([game.log_probs(row[None]) for row in coalitions]))) <= 1e-6
+    explanation = sgpa.explain(waveform, segmentation, backend=backend, prompt=prompt, text_players=True,
+                               estimator="exact", sample_rate=16000)
+    assert [p.kind for p in explanation.players] == ["word"] * 5 + ["text"] * 4
+    assert 0 < explanation.details["audio_share"] < 1 and explanation.efficiency_gap_total <= 1e-6

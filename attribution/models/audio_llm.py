@@ -24,6 +24,7 @@ keys and values are computed once and shared by every batch.
 from __future__ import annotations
 
 import copy
+import re
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,9 +225,9 @@ class AudioLanguageModelBackend(Backend):
                 masking: str | None = None, seed: int = 0, batch_size: int | None = None,
                 text_players: bool = False, normalization: str | None = None,
                 response_words: list[str] | None = None) -> AudioLanguageModelGame:
-        """See :meth:`Backend.prepare`."""
-        if text_players:
-            raise InputError(f"--text-players is not supported for {self.name} yet (lfm2-audio supports it)")
+        """See :meth:`Backend.prepare`. With ``text_players`` the prompt's words are players too (after the audio
+        words): an absent prompt word has its token embeddings replaced by zeros. The prompt follows the audio in
+        both chats, so the text before the audio is still shared by every coalition."""
         masking = self.check_masking(masking)
         normalization = check_normalization(normalization)
         prompt = DEFAULT_PROMPT if prompt is None else prompt
@@ -260,13 +261,26 @@ class AudioLanguageModelBackend(Backend):
             baseline = embedding_baseline(full_embeddings[0, positions], "zero" if masking == "embedding" else "mean")
         spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
         n_prefix = int(positions[0])  # the text before the first audio embedding: the same in every coalition
+        prompt_words: list[str] = []
+        text_owner = np.full(chat.input_ids.shape[1], -1, dtype=np.int64)
+        if text_players:
+            prompt_words, text_owner = prompt_token_owner(tokenizer, chat.input_ids[0].tolist(), prompt)
+            if not prompt_words:
+                raise InputError("--text-players needs a prompt with words")
+        null = null_players(spans, owner if baseline is not None else None,
+                            n_players=segmentation.n_words + len(prompt_words))
+        if text_players:
+            null[segmentation.n_words :] = ~np.isin(np.arange(len(prompt_words)), text_owner)
         return AudioLanguageModelGame(
-            response=response, player_names=[w.text for w in segmentation.words], masking=masking,
-            batch_size=batch_size, null_players=null_players(spans, owner if baseline is not None else None),
+            response=response, player_names=[w.text for w in segmentation.words] + prompt_words, masking=masking,
+            batch_size=batch_size, null_players=null,
             details={"prompt": prompt, "chat_tokens": int(full_embeddings.shape[1]), "audio_tokens": len(positions),
                      "prefix_tokens_cached": n_prefix, "max_new_tokens": self.max_new_tokens,
                      "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
-                     "normalization": normalization if masking in WAVEFORM_MASKINGS else None},
+                     "normalization": normalization if masking in WAVEFORM_MASKINGS else None,
+                     "n_audio_players": segmentation.n_words, "text_players": prompt_words,
+                     "text_baseline": "zero embedding" if text_players else None},
+            n_audio_players=segmentation.n_words, text_owner=text_owner,
             backend=self, audio=audio, prompt=prompt, chat=chat, owner=owner, full_embeddings=full_embeddings,
             baseline=baseline, spans=spans, log_max=log_max, cache=self.prefix_cache(full_embeddings, n_prefix),
             n_prefix=n_prefix, noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
@@ -314,6 +328,29 @@ class VoxtralBackend(AudioLanguageModelBackend):
         return self._chat_input(inputs)
 
 
+def prompt_token_owner(tokenizer: Any, chat_ids: list[int], prompt: str) -> tuple[list[str], np.ndarray]:
+    """The prompt's whitespace-separated words and, for every chat position, the prompt word its token belongs to
+    (``-1``: not a prompt token, or whitespace). The prompt's tokens are found as the last run of
+    ``tokenizer.encode(prompt)`` in the chat; a token belongs to the word holding its first non-space character."""
+    prompt_ids = list(tokenizer.encode(prompt, add_special_tokens=False))
+    n = len(prompt_ids)
+    start = next((i for i in range(len(chat_ids) - n, -1, -1) if chat_ids[i : i + n] == prompt_ids), None)
+    pieces = [tokenizer.decode([token]) for token in prompt_ids]
+    if start is None or n == 0 or "".join(pieces) != prompt:
+        raise InputError("cannot find the prompt's own tokens in the chat (text players need a prompt the "
+                         "tokenizer encodes the same inside the chat and alone)")
+    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", prompt)]
+    owner = np.full(len(chat_ids), -1, dtype=np.int64)
+    offset = 0
+    for t, piece in enumerate(pieces):
+        first = offset + len(piece) - len(piece.lstrip())
+        for j, (begin, end, _) in enumerate(words):
+            if begin <= first < end:
+                owner[start + t] = j
+        offset += len(piece)
+    return [word for _, _, word in words], owner
+
+
 @dataclass
 class AudioLanguageModelGame(PreparedGame):
     """The value function of one utterance on an audio-language model (see
@@ -331,6 +368,8 @@ class AudioLanguageModelGame(PreparedGame):
     cache: Any = None
     n_prefix: int = 0
     noise: np.ndarray | None = None
+    n_audio_players: int = 0
+    text_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def input_embeddings(self, coalitions: np.ndarray) -> list[tuple[np.ndarray, Any]]:
         """Masked input embeddings, grouped by length (deletion shortens the audio and so the chat):
@@ -356,6 +395,17 @@ class AudioLanguageModelGame(PreparedGame):
             groups.append((rows, self.backend.input_embeddings(chat, features)))
         return groups
 
+    def mask_prompt(self, embeddings: Any, present_words: np.ndarray) -> Any:
+        """Zero the embeddings of absent prompt words (text players): ``embeddings`` ``(k, L, hidden)``,
+        ``present_words`` bool ``(k, n_prompt_words)``. The prompt sits after the audio, at the same distance from
+        the end of the chat whatever the audio's length."""
+        import torch
+
+        owner = self.text_owner[len(self.text_owner) - embeddings.shape[1]:]  # a shorter chat keeps the same suffix
+        keep = token_keep_mask(present_words, owner)
+        keep_t = torch.as_tensor(keep, device=embeddings.device)[..., None]
+        return torch.where(keep_t, embeddings, torch.zeros((), dtype=embeddings.dtype, device=embeddings.device))
+
     def log_probs(self, coalitions: np.ndarray) -> np.ndarray:
         import torch
 
@@ -365,7 +415,9 @@ class AudioLanguageModelGame(PreparedGame):
         values = np.empty((len(coalitions), len(ids)), dtype=np.float64)
         for start in range(0, len(coalitions), self.batch_size):
             chunk = coalitions[start : start + self.batch_size]
-            for rows, embeddings in self.input_embeddings(chunk):
+            for rows, embeddings in self.input_embeddings(chunk[:, : self.n_audio_players]):
+                if self.n_players > self.n_audio_players:
+                    embeddings = self.mask_prompt(embeddings, chunk[rows, self.n_audio_players :])
                 k, length = embeddings.shape[0], embeddings.shape[1]
                 sequence = torch.cat([embeddings, response_embeddings.to(embeddings.dtype).expand(k, -1, -1)], dim=1)
                 logits = self.backend.logits(sequence, self.cache, self.n_prefix)
