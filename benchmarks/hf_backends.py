@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coalitions", type=int, default=32)
     parser.add_argument("--full-size", action="store_true", help="Also whisper-large-v3's architecture.")
     parser.add_argument("--full-size-coalitions", type=int, default=4)
+    parser.add_argument("--full-size-voxtral", action="store_true",
+                        help="Also Voxtral-Mini-3B's architecture in bfloat16 (10 GB of RAM).")
     args = parser.parse_args(argv)
     rows = time_backend("whisper (tiny)", WhisperBackend(*random_whisper(), model_id="tiny"), "whisper",
                         args.coalitions)
@@ -119,6 +121,27 @@ def main(argv: list[str] | None = None) -> None:
                          f"({row['seconds_per_evaluation']:.2f} s per evaluation).")
         notes.append("Qwen2-Audio-7B's architecture (8.4 B parameters, 34 GB in float32) does not fit this machine's "
                      "23 GB of RAM; its full-size timing needs the GPU machine.")
+        del backend
+    if args.full_size_voxtral:
+        import torch
+
+        from sgpa.attribution.models.audio_llm import VoxtralBackend
+        from sgpa.attribution.models.hf_tiny import random_voxtral
+
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            model, processor = random_voxtral(Path(folder), full_size=True, dtype=torch.bfloat16)
+            backend = VoxtralBackend(model, processor, model_id="Voxtral-Mini-3B architecture", max_new_tokens=16)
+            notes.append(f"Voxtral-Mini-3B architecture built with random weights in {time.perf_counter() - started:.0f} s "
+                         f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters, bfloat16 on the CPU); "
+                         "its random response is capped at 16 tokens.")
+            full_rows = time_backend("voxtral-mini-3b (random, bf16)", backend, "voxtral", args.full_size_coalitions,
+                                     batched_only=True)
+        rows += full_rows
+        for row in full_rows:
+            hours = 2**10 * row["seconds_per_evaluation"] / 3600
+            notes.append(f"Voxtral-Mini-3B, {row['masking']} masking: {row['seconds_per_evaluation']:.2f} s per evaluation; "
+                         f"an exact 10-word explanation (1,024 evaluations) would take about {hours:.1f} h on this CPU.")
     ratios = {}
     for model in dict.fromkeys(row["model"] for row in rows):
         cell = {(r["masking"], r["batched"]): r["seconds_per_evaluation"] for r in rows if r["model"] == model}

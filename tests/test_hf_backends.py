@@ -312,3 +312,15 @@ def test_text_players_mask_exactly_their_prompt_tokens_and_report_the_audio_shar
                                estimator="exact", sample_rate=16000)
     assert [p.kind for p in explanation.players] == ["word"] * 5 + ["text"] * 4
     assert 0 < explanation.details["audio_share"] < 1 and explanation.efficiency_gap_total <= 1e-6
+
+
+@pytest.mark.parametrize("masking", ["embedding", "embedding-mean"])
+def test_whispers_cross_attention_shortcut_equals_re_projecting_the_masked_encoder_states(loaded, masking):
+    waveform, backends = loaded
+    whisper, segmentation = backends["whisper"]
+    game = whisper.prepare(waveform, segmentation, masking=masking)
+    assert game.cross_full is not None
+    coalitions = np.random.default_rng(2).random((8, game.n_players)) < 0.5
+    shortcut = game.log_probs(coalitions)
+    game.cross_full = None  # the plain path: mask the encoder states, let every layer project them
+    assert np.max(np.abs(shortcut - game.log_probs(coalitions))) <= 1e-5

@@ -146,9 +146,10 @@ def write_tekken_tokenizer(directory: Path, n_mels: int) -> Path:
     return path
 
 
-def save_random_voxtral(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
-    """A ``VoxtralForConditionalGeneration`` with random weights (tiny, or Voxtral-Mini-3B's architecture) saved with
-    a ``VoxtralProcessor`` (Whisper log-mel front end, tekken tokenizer; needs mistral-common)."""
+def random_voxtral(directory: str | Path, *, full_size: bool = False, seed: int = 0, dtype: Any = None) -> tuple[Any, Any]:
+    """``(model, processor)``: a ``VoxtralForConditionalGeneration`` with random weights (tiny, or Voxtral-Mini-3B's
+    architecture; ``dtype`` e.g. ``torch.bfloat16`` to halve its memory) and a ``VoxtralProcessor`` (Whisper log-mel
+    front end, tekken tokenizer; needs mistral-common). The tokenizer file is written into ``directory``."""
     import torch
     from transformers import VoxtralConfig, VoxtralForConditionalGeneration, VoxtralProcessor, WhisperFeatureExtractor
     from transformers.tokenization_mistral_common import MistralCommonBackend
@@ -166,11 +167,22 @@ def save_random_voxtral(directory: str | Path, *, full_size: bool = False, seed:
                      num_key_value_heads=2, head_dim=8))
     config = VoxtralConfig(audio_config=audio, text_config=text, audio_token_id=VOXTRAL_SPECIALS.index("[AUDIO]"))
     torch.manual_seed(seed)
-    model = VoxtralForConditionalGeneration(config)
+    default_dtype = torch.get_default_dtype()
+    if dtype is not None:
+        torch.set_default_dtype(dtype)
+    try:
+        model = VoxtralForConditionalGeneration(config)
+    finally:
+        torch.set_default_dtype(default_dtype)
     model.generation_config.eos_token_id = VOXTRAL_SPECIALS.index("</s>")
-    model.save_pretrained(directory)  # first: the tokenizer's class is found from config.json's model_type
-    write_tekken_tokenizer(directory, n_mels)
-    tokenizer = MistralCommonBackend.from_pretrained(str(directory))
-    VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels), tokenizer=tokenizer).save_pretrained(
-        directory)
+    tokenizer = MistralCommonBackend.from_pretrained(str(write_tekken_tokenizer(directory, n_mels).parent))
+    return model.eval(), VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels),
+                                          tokenizer=tokenizer)
+
+
+def save_random_voxtral(directory: str | Path, *, full_size: bool = False, seed: int = 0) -> Path:
+    """:func:`random_voxtral` saved as a local checkpoint folder (model, processor, tekken.json)."""
+    directory = Path(directory)
+    for part in random_voxtral(directory, full_size=full_size, seed=seed):
+        part.save_pretrained(directory)
     return directory

@@ -9,7 +9,9 @@ teacher-forced log-probability of every response token.
 The players' audio positions are the encoder's outputs, one per 20 ms (a stride-2 convolution over 10 ms log-mel
 frames) over the 30 s window; positions past the end of the audio are padding, never masked. Maskings:
 ``embedding`` / ``embedding-mean`` replace an absent word's encoder outputs (what the decoder cross-attends to) by
-zeros or by the utterance's mean output, the encoder running once; ``silence``, ``noise`` and ``deletion`` change
+zeros or by the utterance's mean output, the encoder running once (and, since cross-attention keys and values are
+per-position linear maps of those outputs, each decoder layer's keys and values are computed once for the full
+outputs and once for the baseline, then selected per position: no coalition re-projects 1,500 positions); ``silence``, ``noise`` and ``deletion`` change
 the waveform and re-encode every coalition (the default, ``silence``: the encoder attends over the whole window,
 so an absent word's information survives in its neighbours' outputs under embedding masking, as measured on
 LFM2-Audio in benchmarks/results/masking_leak.md).
@@ -177,6 +179,40 @@ class WhisperBackend(Backend):
                                               encoder_hidden_states=encoder_states, use_cache=False).last_hidden_state
             return self.model.proj_out(hidden)
 
+    def cross_attention_states(self, states: Any) -> list[tuple[Any, Any]]:
+        """Per decoder layer, the cross-attention keys and values of encoder states ``(k, P, d_model)``, as the
+        attention lays them out: ``(k, heads, P, head_dim)`` each."""
+        import torch
+
+        pairs = []
+        with torch.no_grad():
+            for layer in self.model.model.decoder.layers:
+                attention = layer.encoder_attn
+                shape = (states.shape[0], states.shape[1], attention.num_heads, attention.head_dim)
+                pairs.append((attention.k_proj(states).view(shape).transpose(1, 2),
+                              attention.v_proj(states).view(shape).transpose(1, 2)))
+        return pairs
+
+    def logits_from_cross_attention(self, pairs: list[tuple[Any, Any]], decoder_ids: list[int]) -> Any:
+        """Decoder logits ``(k, len(decoder_ids), vocab)`` with every layer's cross-attention keys and values given
+        (``pairs`` from :meth:`cross_attention_states`, batch ``k``): the decoder takes them from its cache instead
+        of projecting 1,500 encoder states per layer again."""
+        import torch
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        k = pairs[0][0].shape[0]
+        cross = DynamicCache()
+        for index, (keys, values) in enumerate(pairs):
+            cross.update(keys, values, index)
+        cache = EncoderDecoderCache(DynamicCache(), cross)  # is_updated: the cross-attention keys are in the cache
+        ids = torch.tensor(decoder_ids, dtype=torch.long, device=pairs[0][0].device)
+        # the decoder runs cross-attention only when given encoder states; their keys and values come from the cache
+        placeholder = torch.zeros((k, 1, self.model.config.d_model), dtype=pairs[0][0].dtype, device=ids.device)
+        with torch.no_grad():
+            hidden = self.model.model.decoder(input_ids=ids.expand(k, -1), encoder_hidden_states=placeholder,
+                                              cache=cache, use_cache=True).last_hidden_state
+            return self.model.proj_out(hidden)
+
     def generate(self, encoder_states: Any, prompt_ids: list[int]) -> list[int]:
         """Greedy response after ``prompt_ids`` on one encoder state ``(1, 1500, d)``, with the checkpoint's token
         suppression; stops at end of text or after ``max_new_tokens``."""
@@ -241,9 +277,11 @@ class WhisperBackend(Backend):
                          + (len(prompt_ids) + len(response_ids)) * config.vocab_size * 8)
         if batch_size is None:
             batch_size = batch_size_for_memory(per_coalition, self.memory_budget_bytes)
-        baseline = None
+        baseline = cross_full = cross_baseline = None
         if masking in ("embedding", "embedding-mean"):
             baseline = embedding_baseline(full_states[0], "zero" if masking == "embedding" else "mean")
+            cross_full = self.cross_attention_states(full_states)
+            cross_baseline = self.cross_attention_states(baseline[None, None])
         spans = word_sample_spans(segmentation, SAMPLE_RATE, len(audio))
         null = null_players(spans, owner if baseline is not None else None)
         return WhisperGame(
@@ -255,7 +293,7 @@ class WhisperBackend(Backend):
                      "embedding_baseline": None if baseline is None else ("zero" if masking == "embedding" else "mean"),
                      "normalization": normalization if masking in WAVEFORM_MASKINGS else None},
             backend=self, audio=audio, prompt_ids=prompt_ids, owner=owner, full_states=full_states,
-            baseline=baseline, spans=spans, log_max=log_max,
+            baseline=baseline, spans=spans, log_max=log_max, cross_full=cross_full, cross_baseline=cross_baseline,
             noise=noise_track(spans, len(audio), noise_floor_rms(audio, SAMPLE_RATE), seed),
         )
 
@@ -273,6 +311,9 @@ class WhisperGame(PreparedGame):
     spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     log_max: Any = None
     noise: np.ndarray | None = None
+    #: embedding maskings: every decoder layer's cross-attention keys/values of the full states and of the baseline
+    cross_full: list[tuple[Any, Any]] | None = None
+    cross_baseline: list[tuple[Any, Any]] | None = None
 
     def encoder_states(self, coalitions: np.ndarray) -> Any:
         """The masked encoder outputs ``(k, 1500, d_model)`` of ``coalitions`` (bool ``(k, n_players)``)."""
@@ -294,7 +335,20 @@ class WhisperGame(PreparedGame):
         values = np.empty((len(coalitions), len(ids)), dtype=np.float64)
         for start in range(0, len(coalitions), self.batch_size):
             chunk = coalitions[start : start + self.batch_size]
-            logits = self.backend.logits(self.encoder_states(chunk), decoder_ids)
+            if self.cross_full is not None:
+                logits = self.backend.logits_from_cross_attention(self.masked_cross_attention(chunk), decoder_ids)
+            else:
+                logits = self.backend.logits(self.encoder_states(chunk), decoder_ids)
             values[start : start + len(chunk)] = token_log_probs(logits[:, first : first + len(ids)], ids)
         return values
+
+    def masked_cross_attention(self, coalitions: np.ndarray) -> list[tuple[Any, Any]]:
+        """Embedding maskings, without re-projecting the encoder states: keys and values are per-position linear
+        maps of the states, so a masked position's are the baseline's, every other position's the full states'."""
+        import torch
+
+        keep = torch.as_tensor(token_keep_mask(coalitions, self.owner), device=self.cross_full[0][0].device)
+        keep = keep[:, None, :, None]  # (k, heads, positions, head_dim)
+        return [(torch.where(keep, full_keys, base_keys), torch.where(keep, full_values, base_values))
+                for (full_keys, full_values), (base_keys, base_values) in zip(self.cross_full, self.cross_baseline)]
 
