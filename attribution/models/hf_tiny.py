@@ -124,16 +124,22 @@ TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{
                   r" ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
-def write_tekken_tokenizer(directory: Path, n_mels: int) -> Path:
-    """A byte-level ``tekken.json`` (256 byte tokens after :data:`VOXTRAL_NUM_SPECIAL` special ones) with Voxtral's
+def write_tekken_tokenizer(directory: Path, n_mels: int, vocab_size: int = 256 + VOXTRAL_NUM_SPECIAL) -> Path:
+    """A byte-level ``tekken.json`` (:data:`VOXTRAL_NUM_SPECIAL` special tokens, then the 256 bytes, then — for a
+    full-size ``vocab_size`` — byte pairs and triples, so that every id a random model emits decodes) with Voxtral's
     audio settings: 12.5 audio tokens per second, 30 s chunks."""
     import base64
+    import itertools
     import json
 
-    vocab = [{"rank": i, "token_bytes": base64.b64encode(bytes([i])).decode("ascii"),
-              "token_str": chr(i) if 32 <= i < 127 else None} for i in range(256)]
+    n_tokens = vocab_size - VOXTRAL_NUM_SPECIAL
+    pieces = itertools.chain((bytes([i]) for i in range(256)), (bytes(p) for p in itertools.product(range(256), repeat=2)),
+                             (bytes(p) for p in itertools.product(range(256), repeat=3)))
+    vocab = [{"rank": i, "token_bytes": base64.b64encode(piece).decode("ascii"),
+              "token_str": chr(piece[0]) if len(piece) == 1 and 32 <= piece[0] < 127 else None}
+             for i, piece in zip(range(n_tokens), pieces)]
     tekken = {
-        "config": {"pattern": TEKKEN_PATTERN, "num_vocab_tokens": 256, "default_vocab_size": 256 + VOXTRAL_NUM_SPECIAL,
+        "config": {"pattern": TEKKEN_PATTERN, "num_vocab_tokens": n_tokens, "default_vocab_size": vocab_size,
                    "default_num_special_tokens": VOXTRAL_NUM_SPECIAL, "version": "v7"},
         "vocab": vocab,
         "special_tokens": [{"rank": i, "token_str": t, "is_control": True} for i, t in enumerate(VOXTRAL_SPECIALS)],
@@ -175,7 +181,8 @@ def random_voxtral(directory: str | Path, *, full_size: bool = False, seed: int 
     finally:
         torch.set_default_dtype(default_dtype)
     model.generation_config.eos_token_id = VOXTRAL_SPECIALS.index("</s>")
-    tokenizer = MistralCommonBackend.from_pretrained(str(write_tekken_tokenizer(directory, n_mels).parent))
+    tekken = write_tekken_tokenizer(directory, n_mels, vocab_size=text["vocab_size"])
+    tokenizer = MistralCommonBackend.from_pretrained(str(tekken.parent))
     return model.eval(), VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=n_mels),
                                           tokenizer=tokenizer)
 
