@@ -61,6 +61,21 @@ def time_backend(label: str, backend, grid: str, n_coalitions: int, batched_only
     return rows
 
 
+def time_full_size(label: str, backend, grid: str, n_coalitions: int, build_seconds: float,
+                   notes: list[str]) -> list[dict]:
+    """Time a full-size architecture (batched only) and note what an exact 10-word explanation would take."""
+    parameters = sum(p.numel() for p in backend.model.parameters()) / 1e9
+    notes.append(f"{label}: built with random weights in {build_seconds:.0f} s ({parameters:.2f} B parameters); its "
+                 f"random response is capped at {backend.max_new_tokens} tokens.")
+    rows = time_backend(label, backend, grid, n_coalitions, batched_only=True)
+    for row in rows:
+        hours = 2**10 * row["seconds_per_evaluation"] / 3600
+        notes.append(f"{label}, {row['masking']} masking: {row['seconds_per_evaluation']:.2f} s per evaluation; an exact "
+                     f"explanation of a 4 s, 10-word utterance (1,024 evaluations) would take about {hours:.1f} h "
+                     "on this CPU.")
+    return rows
+
+
 def markdown(results: dict) -> str:
     lines = ["# Whisper, Qwen2-Audio and Voxtral backends: time per model evaluation", "",
              f"Machine: {results['machine']}. Utterance: data_samples/slt_task_0000.wav (1.6 s, 5 words). "
@@ -102,23 +117,11 @@ def main(argv: list[str] | None = None) -> None:
         rows += time_backend("voxtral (tiny)", voxtral, "voxtral", args.coalitions)
     notes = []
     if args.full_size:
-        import torch
-
-        torch.manual_seed(0)
         started = time.perf_counter()
         backend = WhisperBackend(*random_whisper(full_size=True), model_id="whisper-large-v3 architecture",
                                  max_new_tokens=16)
-        notes.append(f"whisper-large-v3 architecture built with random weights in {time.perf_counter() - started:.0f} s "
-                     f"({sum(p.numel() for p in backend.model.parameters()) / 1e9:.2f} B parameters, float32); "
-                     "its random response is capped at 16 tokens.")
-        full_rows = time_backend("whisper-large-v3 (random, fp32)", backend, "whisper", args.full_size_coalitions,
-                                 batched_only=True)
-        rows += full_rows
-        for row in full_rows:
-            hours = 2**10 * row["seconds_per_evaluation"] / 3600
-            notes.append(f"whisper-large-v3, {row['masking']} masking: an exact explanation of a 4 s, 10-word "
-                         f"utterance (1,024 evaluations) would take about {hours:.1f} h on this CPU "
-                         f"({row['seconds_per_evaluation']:.2f} s per evaluation).")
+        rows += time_full_size("whisper-large-v3 (random, fp32)", backend, "whisper", args.full_size_coalitions,
+                               time.perf_counter() - started, notes)
         notes.append("Qwen2-Audio-7B's architecture (8.4 B parameters, 34 GB in float32) does not fit this machine's "
                      "23 GB of RAM; its full-size timing needs the GPU machine.")
         del backend
@@ -132,16 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             model, processor = random_voxtral(Path(folder), full_size=True, dtype=torch.bfloat16)
             backend = VoxtralBackend(model, processor, model_id="Voxtral-Mini-3B architecture", max_new_tokens=16)
-            notes.append(f"Voxtral-Mini-3B architecture built with random weights in {time.perf_counter() - started:.0f} s "
-                         f"({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters, bfloat16 on the CPU); "
-                         "its random response is capped at 16 tokens.")
-            full_rows = time_backend("voxtral-mini-3b (random, bf16)", backend, "voxtral", args.full_size_coalitions,
-                                     batched_only=True)
-        rows += full_rows
-        for row in full_rows:
-            hours = 2**10 * row["seconds_per_evaluation"] / 3600
-            notes.append(f"Voxtral-Mini-3B, {row['masking']} masking: {row['seconds_per_evaluation']:.2f} s per evaluation; "
-                         f"an exact 10-word explanation (1,024 evaluations) would take about {hours:.1f} h on this CPU.")
+            rows += time_full_size("voxtral-mini-3b (random, bf16)", backend, "voxtral", args.full_size_coalitions,
+                                   time.perf_counter() - started, notes)
     ratios = {}
     for model in dict.fromkeys(row["model"] for row in rows):
         cell = {(r["masking"], r["batched"]): r["seconds_per_evaluation"] for r in rows if r["model"] == model}

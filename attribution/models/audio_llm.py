@@ -50,6 +50,7 @@ from sgpa.attribution.models.base import (
     batch_size_for_memory,
     check_coalitions,
     check_normalization,
+    with_gpu_memory_budget,
 )
 from sgpa.attribution.models.whisper import load_transformers_parts
 from sgpa.attribution.models.whisper_frontend import (
@@ -119,10 +120,7 @@ class AudioLanguageModelBackend(Backend):
             processor = AutoProcessor.from_pretrained(str(model), revision=revision)
         except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
             raise InputError(f"cannot load the processor of {cls.name} model {str(model)!r}: {error}") from None
-        if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
-            import torch  # activations may take half of what the GPU has free once the weights are loaded
-
-            options["memory_budget_bytes"] = int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
+        options = with_gpu_memory_budget(options, device)
         return cls(loaded, processor, model_id=str(model), revision=revision, **options)
 
     @property

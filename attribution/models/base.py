@@ -150,6 +150,16 @@ def check_coalitions(coalitions: np.ndarray, n_players: int) -> np.ndarray:
     return coalitions.astype(bool, copy=False)
 
 
+def with_gpu_memory_budget(options: dict[str, Any], device: str) -> dict[str, Any]:
+    """``options`` with ``memory_budget_bytes`` set, on a CUDA device, to half of what the GPU has free once the
+    weights are loaded (unless the caller chose one): what :func:`batch_size_for_memory` sizes batches from."""
+    if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
+        import torch
+
+        options = {**options, "memory_budget_bytes": int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])}
+    return options
+
+
 def batch_size_for_memory(bytes_per_coalition: int, memory_budget_bytes: int = 1 << 30, limit: int = 64) -> int:
     """How many coalitions fit in ``memory_budget_bytes`` of activations, between 1 and ``limit``."""
     return int(max(1, min(limit, memory_budget_bytes // max(1, bytes_per_coalition))))

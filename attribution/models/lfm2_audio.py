@@ -47,6 +47,7 @@ from sgpa.attribution.models.base import (
     batch_size_for_memory,
     check_coalitions,
     check_normalization,
+    with_gpu_memory_budget,
 )
 from sgpa.errors import InputError
 from sgpa.segmentation import Segmentation
@@ -169,9 +170,7 @@ class Lfm2AudioBackend(Backend):
             processor = LFM2AudioProcessor.from_pretrained(location, revision=revision, device=device)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InputError(f"cannot load LFM2-Audio model {str(model)!r}: {error}") from error
-        if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
-            # activations may take half of what the GPU has free once the weights are loaded
-            options["memory_budget_bytes"] = int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
+        options = with_gpu_memory_budget(options, device)
         if revision is None and isinstance(location, Path):
             from sgpa.ctc import _weights_revision  # content hash of local weights, as stage 1 records its model
 

@@ -47,6 +47,7 @@ from sgpa.attribution.models.base import (
     batch_size_for_memory,
     check_coalitions,
     check_normalization,
+    with_gpu_memory_budget,
 )
 from sgpa.attribution.models.whisper_frontend import (
     SAMPLE_RATE,
@@ -118,10 +119,7 @@ class WhisperBackend(Backend):
             tokenizer = AutoTokenizer.from_pretrained(str(model), revision=revision)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InputError(f"cannot load the front end of Whisper model {str(model)!r}: {error}") from None
-        if str(device).startswith("cuda") and "memory_budget_bytes" not in options:
-            import torch  # activations may take half of what the GPU has free once the weights are loaded
-
-            options["memory_budget_bytes"] = int(0.5 * torch.cuda.mem_get_info(torch.device(device))[0])
+        options = with_gpu_memory_budget(options, device)
         return cls(loaded, feature_extractor, tokenizer, model_id=str(model), revision=revision, **options)
 
     @property
