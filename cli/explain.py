@@ -20,15 +20,19 @@ from sgpa.attribution.models.base import DEFAULT_NORMALIZATION, NORMALIZATIONS
 @click.option("-t", "--transcript", help="What is said; the audio is aligned first (with the CTC model).")
 @click.option("-s", "--segments", type=click.Path(path_type=Path), help="Segments JSON from `sgpa align`.")
 @click.option("--model", default=None,
-              help="Local folder or hub id. Default: the backend's shipped model: the CTC recogniser sgpa-ctc-en, or "
-                   "with --backend lfm2-audio the oracle sgpa-lfm2-oracle (answers spoken questions with known answers).")
+              help="Local folder or hub id (LFM2-Audio, Whisper, Qwen2-Audio, Voxtral, a CTC model). Default: the backend's "
+                   "shipped model: the CTC recogniser sgpa-ctc-en, or with --backend lfm2-audio the oracle "
+                   "sgpa-lfm2-oracle (answers spoken questions with known answers).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Model family. Default: detected from --model (ctc without --model).")
 @click.option("--align-model", default=None,
               help="CTC model for --transcript alignment. Default: --model for the ctc backend, else the shipped one.")
-@click.option("--prompt", default=None, help="Instruction for LFM2-Audio (system turn). Default: 'Perform ASR.'")
+@click.option("--prompt", default=None,
+              help="Instruction for a chat model (LFM2-Audio: 'Perform ASR.'; Qwen2-Audio, Voxtral: 'Transcribe the "
+                   "audio.'); for Whisper the task: transcribe (default) or translate, optionally with a language code.")
 @click.option("--text-players", is_flag=True,
-              help="lfm2-audio: the prompt's words are players too (joint audio + text game; reports A-SHAP).")
+              help="Chat models (lfm2-audio, qwen2-audio, voxtral): the prompt's words are players too (joint audio + "
+                   "text game; reports A-SHAP).")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="auto", show_default=True,
               help="auto = exact when 2^n fits the budget, else kernel (paired regression).")
 @click.option("--budget", type=int, default=None, help="Most model evaluations. Default: 2^n up to 12 words, else 20 n.")
@@ -36,16 +40,17 @@ from sgpa.attribution.models.base import DEFAULT_NORMALIZATION, NORMALIZATIONS
 @click.option("--masking", default=None,
               help="How absent words are removed: embedding, embedding-mean, encoder-input (lfm2-audio), silence, noise, "
                    "deletion; embedding (ctc: its SpecAugment mask vector). Default: encoder-input (lfm2-audio: it leaks "
-                   "least, see the README), silence (ctc).")
+                   "least, see the README), silence (ctc, whisper, qwen2-audio, voxtral).")
 @click.option("--normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULT_NORMALIZATION, show_default=True,
               help="Waveform maskings: normalise every coalition with the full utterance's statistics (frozen), or "
                    "let the model's front end normalise each masked input anew (per-input).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampled estimators and noise masking.")
 @click.option("--max-new-tokens", type=int, default=32, show_default=True, help="Length cap of the reference response.")
 @click.option("--batch-size", type=int, default=None, help="Coalitions per model call. Default: chosen from memory.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for LFM2-Audio (cpu, cuda).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device for the model (cpu, cuda).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
-              help="Weights and activations of LFM2-Audio (bfloat16 on a GPU; log-probs are taken in float32).")
+              help="Weights and activations of a chat or Whisper model (bfloat16 on a GPU; log-probs are taken in "
+                   "float32).")
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--shap", "write_shap", is_flag=True, help="Also write <stem>.shap.pkl (a pickled shap.Explanation).")
 @click.option("--no-plot", is_flag=True, help="Do not write <stem>.explanation.png.")

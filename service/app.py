@@ -422,8 +422,9 @@ def create_app(config: ServiceConfig) -> Any:
                              f"{', '.join(backend_maskings(entry.backend))}")
         if normalization is not None and normalization not in NORMALIZATIONS:
             raise InputError(f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}")
-        if text_players and entry.backend == "ctc":
-            raise InputError("text players need a chat model with a prompt (lfm2-audio), not the ctc backend")
+        if text_players and entry.backend in ("ctc", "whisper"):
+            raise InputError(f"text players need a chat model with a prompt (lfm2-audio, qwen2-audio, voxtral), not the "
+                             f"{entry.backend} backend")
         align_settings = alignment_settings(max_players=max_players, min_pause_ms=min_pause_ms).to_dict()
         check_transcript(transcript)
         label = _client_label(audio.filename)
