@@ -309,7 +309,7 @@ def test_text_players_mask_exactly_their_prompt_tokens_and_report_the_audio_shar
     batched = game.log_probs(coalitions)
     assert np.max(np.abs(batched - np.concatenate([game.log_probs(row[None]) for row in coalitions]))) <= 1e-6
     explanation = sgpa.explain(waveform, segmentation, backend=backend, prompt=prompt, text_players=True,
-                               estimator="exact", sample_rate=16000)
+                               estimator="kernel", budget=64, sample_rate=16000)  # efficiency is enforced exactly
     assert [p.kind for p in explanation.players] == ["word"] * 5 + ["text"] * 4
     assert 0 < explanation.details["audio_share"] < 1 and explanation.efficiency_gap_total <= 1e-6
 
