@@ -70,6 +70,7 @@
     form.append("estimator", $("estimator").value);
     if ($("prompt").value.trim()) form.append("prompt", $("prompt").value.trim());
     if ($("budget").value) form.append("budget", $("budget").value);
+    if ($("text-players").checked) form.append("text_players", "true");
     $("submit").disabled = true;
     $("result").hidden = true;
     try {
@@ -88,6 +89,7 @@
     $("prompt").value = parameters.prompt || "";
     $("estimator").value = parameters.estimator;
     $("budget").value = parameters.budget || "";
+    $("text-players").checked = Boolean(parameters.text_players);
     if ([...$("model").options].some((option) => option.value === parameters.model)) $("model").value = parameters.model;
   }
 
@@ -189,6 +191,9 @@
          `(${explanation.players.length} players), ${explanation.cost.n_evaluations} model evaluations`);
     line("Value", `v(∅) = ${explanation.v_empty_total.toFixed(3)}, v(all) = ${explanation.v_full_total.toFixed(3)}, ` +
          `Σφ gap ${gap.toExponential(1)}`);
+    if (explanation.details && explanation.details.audio_share !== undefined) {  // text players: the audio's share
+      line("Audio share (A-SHAP)", explanation.details.audio_share.toFixed(3));
+    }
   }
 
   function drawWaveform(buffer) {
