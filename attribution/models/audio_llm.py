@@ -55,8 +55,8 @@ from sgpa.attribution.models.base import (
 from sgpa.attribution.models.whisper import load_transformers_parts
 from sgpa.attribution.models.whisper_frontend import (
     SAMPLE_RATE,
-    check_grid_duration,
-    check_window,
+    checked_utterance,
+    frozen_log_max,
     log_mel,
     stop_token_ids,
     token_log_probs,
@@ -229,18 +229,13 @@ class AudioLanguageModelBackend(Backend):
         masking = self.check_masking(masking)
         normalization = check_normalization(normalization)
         prompt = DEFAULT_PROMPT if prompt is None else prompt
-        audio = np.asarray(audio, dtype=np.float32)
-        check_window(len(audio), self.name)
-        check_grid_duration(segmentation, self.token_duration_s, self.name)
-        if segmentation.n_words == 0:
-            raise InputError("the segmentation has no words: nothing to explain")
+        audio = checked_utterance(audio, segmentation, self.token_duration_s, self.name)
         chat = self.chat_input(prompt, len(audio))
         limit = int(self.model.config.text_config.max_position_embeddings)
         if chat.input_ids.shape[1] + self.max_new_tokens > limit:
             raise InputError(f"the chat (prompt and audio) takes {chat.input_ids.shape[1]} positions and the response up "
                              f"to {self.max_new_tokens} more: over the model's {limit}; shorten the prompt or the audio")
-        _, full_max = log_mel(self.processor.feature_extractor, audio[None], device=self.device)
-        log_max = full_max if normalization == "frozen" else None
+        log_max = frozen_log_max(self.processor.feature_extractor, audio, normalization, self.device)
         full_embeddings = self.input_embeddings(chat, self.features(audio[None], log_max))
         positions = chat.audio_positions
         owner = token_owner(segmentation, len(positions))

@@ -51,8 +51,8 @@ from sgpa.attribution.models.base import (
 )
 from sgpa.attribution.models.whisper_frontend import (
     SAMPLE_RATE,
-    check_grid_duration,
-    check_window,
+    checked_utterance,
+    frozen_log_max,
     log_mel,
     stop_token_ids,
     token_log_probs,
@@ -251,18 +251,13 @@ class WhisperBackend(Backend):
             raise InputError("Whisper has no prompt words to be players (its prompt is a task): drop --text-players")
         masking = self.check_masking(masking)
         normalization = check_normalization(normalization)
-        audio = np.asarray(audio, dtype=np.float32)
-        check_window(len(audio), "Whisper")
-        check_grid_duration(segmentation, TOKEN_DURATION_S, "whisper")
-        if segmentation.n_words == 0:
-            raise InputError("the segmentation has no words: nothing to explain")
+        audio = checked_utterance(audio, segmentation, TOKEN_DURATION_S, "whisper")
         prompt_ids = self.decoder_prompt(prompt)
         limit = int(self.model.config.max_target_positions)
         if len(prompt_ids) + self.max_new_tokens > limit:
             raise InputError(f"max_new_tokens {self.max_new_tokens} does not fit Whisper's {limit} decoder positions "
                              f"after its {len(prompt_ids)} prompt tokens")
-        _, full_max = log_mel(self.feature_extractor, audio[None], device=self.device)
-        log_max = full_max if normalization == "frozen" else None
+        log_max = frozen_log_max(self.feature_extractor, audio, normalization, self.device)
         full_states = self.encode(self.features(audio[None], log_max))
         n_positions = int(full_states.shape[1])
         owner = token_owner(segmentation, n_positions)

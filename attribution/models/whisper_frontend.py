@@ -77,6 +77,26 @@ def stop_token_ids(generation_config: Any, tokenizer: Any) -> set[int]:
     return {int(i) for i in ids}
 
 
+def checked_utterance(audio: np.ndarray, segmentation: Any, token_duration_s: float, grid_name: str) -> np.ndarray:
+    """``audio`` as float32 once it fits the 30 s window and ``segmentation`` (with words) is on the model's grid;
+    ``InputError`` otherwise."""
+    audio = np.asarray(audio, dtype=np.float32)
+    check_window(len(audio), grid_name)
+    check_grid_duration(segmentation, token_duration_s, grid_name)
+    if segmentation.n_words == 0:
+        raise InputError("the segmentation has no words: nothing to explain")
+    return audio
+
+
+def frozen_log_max(feature_extractor: Any, audio: np.ndarray, normalization: str, device: Any = "cpu") -> Any:
+    """The full utterance's loudest log10 bin, the floor every coalition shares under ``"frozen"`` normalisation;
+    ``None`` under ``"per-input"`` (each input finds its own)."""
+    if normalization != "frozen":
+        return None
+    _, full_max = log_mel(feature_extractor, np.asarray(audio, dtype=np.float32)[None], device=device)
+    return full_max
+
+
 def check_grid_duration(segmentation: Any, token_duration_s: float, grid_name: str) -> None:
     """The segmentation must be mapped to the model's grid (``token_duration_s`` per audio position, from 0)."""
     grid = segmentation.grid
