@@ -44,7 +44,7 @@ from sgpa.attribution.masking import (
     word_sample_spans,
 )
 from sgpa.attribution.models.base import (
-    Backend,
+    TorchModelBackend,
     PreparedGame,
     Response,
     batch_size_for_memory,
@@ -88,7 +88,7 @@ class ChatInput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class AudioLanguageModelBackend(Backend):
+class AudioLanguageModelBackend(TorchModelBackend):
     """What Qwen2-Audio and Voxtral share; a subclass says how its chat is built (:meth:`chat_input`) and loaded."""
 
     maskings = MASKINGS
@@ -122,14 +122,6 @@ class AudioLanguageModelBackend(Backend):
             raise InputError(f"cannot load the processor of {cls.name} model {str(model)!r}: {error}") from None
         options = with_gpu_memory_budget(options, device)
         return cls(loaded, processor, model_id=str(model), revision=revision, **options)
-
-    @property
-    def device(self) -> Any:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> Any:
-        return next(self.model.parameters()).dtype
 
     @property
     def language_model(self) -> Any:

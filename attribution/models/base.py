@@ -126,6 +126,20 @@ class Backend(ABC):
         return masking
 
 
+
+class TorchModelBackend(Backend):
+    """A backend whose model is one torch module, ``self.model``: its device and dtype are the model's."""
+
+    model: Any
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> Any:
+        return next(self.model.parameters()).dtype
+
 #: How a waveform-masked input is normalised by the model's front end: with the full utterance's statistics
 #: ("frozen", the default: a present word's input is then exactly what it is in the full utterance), or anew
 #: for every coalition ("per-input": a word left alone is rescaled, by 2-9x on the shipped CTC model).

@@ -41,7 +41,7 @@ from sgpa.attribution.masking import (
     word_sample_spans,
 )
 from sgpa.attribution.models.base import (
-    Backend,
+    TorchModelBackend,
     PreparedGame,
     Response,
     batch_size_for_memory,
@@ -118,7 +118,7 @@ class ChatLayout:
         return len(self.text_ids) + self.n_audio
 
 
-class Lfm2AudioBackend(Backend):
+class Lfm2AudioBackend(TorchModelBackend):
     """LFM2-Audio through liquid-audio (``LFM2AudioModel`` + ``LFM2AudioProcessor``), float32 by default."""
 
     name = "lfm2-audio"
@@ -176,14 +176,6 @@ class Lfm2AudioBackend(Backend):
 
             revision = _weights_revision(location)
         return cls(lfm, processor, model_id=str(model), revision=revision, **options)
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self):
-        return next(self.model.parameters()).dtype
 
     # --- pieces of the forward pass -------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from sgpa.attribution.masking import (
     word_sample_spans,
 )
 from sgpa.attribution.models.base import (
-    Backend,
+    TorchModelBackend,
     PreparedGame,
     Response,
     batch_size_for_memory,
@@ -89,7 +89,7 @@ def load_transformers_parts(model: str | Path, model_class: Any, *, revision: st
     return loaded.to(device).eval(), revision
 
 
-class WhisperBackend(Backend):
+class WhisperBackend(TorchModelBackend):
     """Whisper (``WhisperForConditionalGeneration`` + ``WhisperFeatureExtractor`` + its tokenizer)."""
 
     name = "whisper"
@@ -121,14 +121,6 @@ class WhisperBackend(Backend):
             raise InputError(f"cannot load the front end of Whisper model {str(model)!r}: {error}") from None
         options = with_gpu_memory_budget(options, device)
         return cls(loaded, feature_extractor, tokenizer, model_id=str(model), revision=revision, **options)
-
-    @property
-    def device(self) -> Any:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> Any:
-        return next(self.model.parameters()).dtype
 
     # --- pieces ----------------------------------------------------------------------------------------
 
