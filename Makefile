@@ -14,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,corpus,ray,serve,voxtral]'
+	$(BIN)/pip install --quiet -e '.[test,corpus,ray,serve,voxtral,compare]'
 	touch $@
 
 demo: venv

@@ -60,6 +60,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "stderr": {"oneOf": [_STDERR_MATRIX, {"type": "null"}]},
         "stderr_dof": {"type": ["number", "null"]},
         "stderr_note": {"type": ["string", "null"]},
+        "method_reason": {"type": ["string", "null"]},
         "phi_total": _NUMBER_LIST,
         "stderr_total": {"oneOf": [_STDERR_LIST, {"type": "null"}]},
         "v_empty": _NUMBER_LIST,
@@ -129,6 +130,8 @@ class Explanation:
     details: dict[str, Any] = field(default_factory=dict)
     stderr_dof: float | None = None
     stderr_note: str | None = None
+    #: Why the estimator "auto" picked ``method``; None where the method was named.
+    method_reason: str | None = None
     schema_version: str = SCHEMA_VERSION
     #: The explained audio (float32 ``(n_samples,)`` at 16 kHz) when it is at hand; not part of the JSON.
     waveform: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -178,6 +181,7 @@ class Explanation:
             "response": self.response,
             "players": [asdict(p) for p in self.players],
             "method": self.method,
+            "method_reason": self.method_reason,
             "index": self.index,
             "phi": listed(self.phi),
             "stderr": listed(self.stderr),
@@ -231,6 +235,7 @@ class Explanation:
             stderr_dof=(None if data["stderr"] is None else
                         float("inf") if data.get("stderr_dof") is None else float(data["stderr_dof"])),
             stderr_note=data.get("stderr_note"),
+            method_reason=data.get("method_reason"),
             schema_version=data["schema_version"],
         )
 
@@ -369,6 +374,7 @@ def build_explanation(
         efficiency_gap=np.asarray(result.efficiency_gap, dtype=float),
         stderr_dof=result.dof,
         stderr_note=result.note,
+        method_reason=result.method_reason,
         cost=Cost(
             n_evaluations=int(engine_game.n_evaluations),
             n_batches=int(engine_game.n_batches),

@@ -37,7 +37,7 @@ from sgpa.attribution.game import Game  # noqa: E402
 from sgpa.io import atomic_write_text  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-BUDGETS_PER_PLAYER = (2, 5, 10, 20, 40)
+BUDGETS_PER_PLAYER = (2, 5, 6, 10, 20, 40)
 METHODS = ("permutation", "kernel", "auto")
 
 

@@ -64,6 +64,11 @@ def real_ctc_games(
     min_words: int = 4,
 ) -> list[dict]:
     """Exact tables of real CTC games (see the module docstring), from the cache where present."""
+    return cached_tables(heldout_utterances(corpus, per_voice, max_words, min_words), masking, normalization)
+
+
+def cached_tables(items: list[dict], masking: str = "silence", normalization: str = "frozen") -> list[dict]:
+    """Exact tables of the games of ``items`` (dicts with id, text, wav, group), enumerated once and cached."""
     import torch
 
     import sgpa
@@ -72,7 +77,7 @@ def real_ctc_games(
     backend = None
     games = []
     CACHE.mkdir(parents=True, exist_ok=True)
-    for item in heldout_utterances(corpus, per_voice, max_words, min_words):
+    for item in items:
         path = CACHE / f"{item['id']}.{masking}.{normalization}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as stored:

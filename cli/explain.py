@@ -114,6 +114,8 @@ def explain(
             f"top: {', '.join(f'{name} {value:+.3f}' for value, name in top)}",
             err=True,
         )
+        if explanation.method_reason and explanation.method != "exact":
+            click.echo(f"auto picked {explanation.method}: {explanation.method_reason}", err=True)
         if explanation.model.get("backend") != "ctc":
             answer = explanation.response["text"].replace("<|im_end|>", "").strip()
             click.echo(f"answer to {explanation.prompt!r}: {answer!r}", err=True)

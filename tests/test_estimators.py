@@ -256,7 +256,9 @@ def test_tolerance_stops_sampling_early(method):
     assert result.stderr.max() < 0.05
     assert result.n_evaluations < 4000
 
-    unconverged = estimate(Game(value_fn, n), method, budget=200, tolerance=1e-6, seed=0)
+    # Interactions up to order 6: not fitted exactly by the regression's third- and fifth-order terms either.
+    hard_fn, _ = interactions(n, seed=12, n_terms=30, max_order=6)
+    unconverged = estimate(Game(hard_fn, n), method, budget=200, tolerance=1e-6, seed=0)
     assert not unconverged.converged
 
 
@@ -312,6 +314,7 @@ def test_auto_picks_exact_then_regression_then_permutation_as_the_budget_shrinks
     assert estimate(Game(value_fn, n)).method == "kernel"  # default budget 20 n < 2**13
     assert estimate(Game(value_fn, n), budget=2**n).method == "exact"
     assert estimate(Game(value_fn, n), budget=5 * n).method == "permutation"
+    assert estimate(Game(value_fn, n), budget=6 * n).method == "kernel"
     small, _ = interactions(8, seed=15)  # 255 evaluations for 8 players: sample, don't enumerate
     assert estimate(Game(small, 8), budget=2**8 - 1).method == "kernel"
 
@@ -352,7 +355,7 @@ def multi_output_game(n, seed):
     return lambda c: np.stack([v(c), np.tanh(w(c)), v(c) * w(c)], axis=1)
 
 
-@pytest.mark.parametrize("method", ("exact", "permutation", "kernel", "banzhaf", "loo"))
+@pytest.mark.parametrize("method", ("exact", "permutation", "banzhaf", "loo"))
 def test_multi_output_equals_per_output_scalar_runs(method):
     n = 8
     value_fn = multi_output_game(n, seed=16)
@@ -365,6 +368,23 @@ def test_multi_output_equals_per_output_scalar_runs(method):
         if scalar.stderr is not None:
             np.testing.assert_allclose(result.stderr[:, t], scalar.stderr[:, 0], atol=1e-10)
         np.testing.assert_allclose(result.efficiency_gap[t], scalar.efficiency_gap[0], atol=1e-10)
+
+
+def test_regression_shares_its_terms_between_outputs():
+    """The screened terms are chosen on the summed output and shared, so the outputs' values add up to the summed
+    game's; without them (main effects only) each output's values equal a scalar run's."""
+    n = 8
+    value_fn = multi_output_game(n, seed=16)
+    budget = 200
+    result = regression.approximate(Game(value_fn, n), budget, seed=4)
+    summed = regression.approximate(Game(lambda c: value_fn(c).sum(axis=1), n), budget, seed=4)
+    np.testing.assert_allclose(result.phi.sum(axis=1), summed.phi[:, 0], atol=1e-10)
+    np.testing.assert_allclose(result.stderr_total, summed.stderr[:, 0], atol=1e-10)
+    main_only = regression.approximate(Game(value_fn, n), budget, seed=4, third_order=False)
+    for t in range(3):
+        scalar = regression.approximate(Game(lambda c, t=t: value_fn(c)[:, t], n), budget, seed=4, third_order=False)
+        np.testing.assert_allclose(main_only.phi[:, t], scalar.phi[:, 0], atol=1e-10)
+        np.testing.assert_allclose(main_only.stderr[:, t], scalar.stderr[:, 0], atol=1e-10)
 
 
 @pytest.mark.parametrize("method", ("exact", "permutation", "kernel"))
@@ -397,11 +417,12 @@ def test_player_names_are_carried_into_the_result():
 # --- error bars that hold -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "per_player"), [("permutation", 5), ("permutation", 10), ("kernel", 5),
-                                                     ("kernel", 20)])
-def test_nominal_95_percent_intervals_cover_on_a_game_with_interactions(method, per_player):
+@pytest.mark.parametrize(("method", "per_player", "max_order"),
+                         [("permutation", 5, 3), ("permutation", 10, 3), ("kernel", 5, 3), ("kernel", 20, 6)])
+def test_nominal_95_percent_intervals_cover_on_a_game_with_interactions(method, per_player, max_order):
+    # At 20 n the regression fits a game of order 3 exactly (error and standard error ~1e-15): order 6 there.
     n = 10
-    value_fn, exact = interactions(n, seed=21, n_terms=10, max_order=3)
+    value_fn, exact = interactions(n, seed=21, n_terms=10 if max_order == 3 else 20, max_order=max_order)
     hits = []
     for seed in range(120):
         result = estimate(Game(value_fn, n), method, budget=per_player * n, seed=seed)
@@ -428,3 +449,54 @@ def test_t_intervals_widen_with_few_units():
     assert t_quantile(0.95, 3) == pytest.approx(3.182, abs=1e-3)
     assert t_quantile(0.95, float("inf")) == pytest.approx(1.960, abs=1e-3)
     assert t_quantile(0.95, None) == pytest.approx(1.960, abs=1e-3)
+
+
+# --- the regression's pieces ----------------------------------------------------------------------
+
+
+def test_odd_terms_read_off_the_shapley_values_of_parity_games():
+    n = 7
+    rng = np.random.default_rng(0)
+    terms = [(0, 2, 5), (1, 3, 4), (0, 1, 2, 3, 6)]
+    coefficients = rng.normal(size=n + len(terms))
+
+    def value_fn(coalitions):
+        return regression.odd_design(2.0 * coalitions - 1.0, terms) @ coefficients
+
+    exact = estimate(Game(value_fn, n), "exact").phi[:, 0]
+    np.testing.assert_allclose(regression.shapley_readout(n, terms) @ coefficients, exact, atol=1e-12)
+
+
+def test_regression_fits_a_game_of_order_three_exactly_from_a_fraction_of_the_coalitions():
+    n = 12
+    value_fn, exact = interactions(n, seed=30, n_terms=8, max_order=3)
+    main_only = regression.approximate(Game(value_fn, n), 20 * n, seed=0, third_order=False)
+    screened = regression.approximate(Game(value_fn, n), 20 * n, seed=0)
+    assert screened.n_evaluations <= 20 * n < 2**n / 10
+    assert relative_error(screened.phi[:, 0], exact) < 1e-9 < 1e-3 < relative_error(main_only.phi[:, 0], exact)
+    assert screened.stderr.max() < 1e-9
+
+
+def test_pairs_count_once_and_a_completely_drawn_size_gets_its_exact_weight():
+    n = 6
+    singles = np.eye(n, dtype=bool)
+    drawn = np.concatenate([singles, ~singles[:2], singles[3:4]])  # two drawn through the complement, one twice
+    first = regression.distinct_pairs(drawn)
+    np.testing.assert_array_equal(first, np.arange(n))
+    weights = regression.post_stratified_weights(n, drawn[first])
+    np.testing.assert_allclose(weights, regression.pair_class_masses(n)[1] / n)
+    # exactly the Shapley kernel of the six coalitions of size 1 and their complements
+    kernel = (n - 1) / (math.comb(n, 1) * 1 * (n - 1))
+    np.testing.assert_allclose(weights, 2 * kernel)
+
+
+def test_auto_says_which_method_it_picked_and_why():
+    n = 13
+    value_fn, _ = interactions(n, seed=15)
+    sampled = estimate(Game(value_fn, n), budget=4 * n)
+    assert sampled.method == "permutation" and "below 6" in sampled.method_reason
+    regression_result = estimate(Game(value_fn, n), budget=40 * n)
+    assert regression_result.method == "kernel" and "at least 6" in regression_result.method_reason
+    small, _ = interactions(8, seed=1)
+    assert "2**8" in estimate(Game(small, 8), budget=256).method_reason
+    assert estimate(Game(value_fn, n), "kernel", budget=40 * n).method_reason is None

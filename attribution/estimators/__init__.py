@@ -29,7 +29,7 @@ from sgpa.errors import InputError
 
 METHODS = ("auto", "exact", "permutation", "kernel", "loo", "banzhaf")
 EXACT_MAX_PLAYERS = 12
-REGRESSION_FROM = 10  # evaluations per player from which "auto" prefers the regression
+REGRESSION_FROM = 6  # evaluations per player from which "auto" prefers the regression
 
 
 def default_budget(n_players: int) -> int:
@@ -40,17 +40,27 @@ def default_budget(n_players: int) -> int:
 def auto_method(n_players: int, budget: int) -> str:
     """The estimator "auto" runs: exact if affordable, else the sampler most accurate at this budget.
 
-    In ``benchmarks/results/estimators.md`` (audio-shaped and random games, n = 8 to 64, 8 seeds)
-    the geometric mean over settings of the error ratio regression / permutation is 1.35 at 4 n
-    evaluations, 1.09 at 6 n, 0.99 at 8 n, 0.94 at 10 n, 0.87 at 20 n and 0.84 at 40 n: antithetic
-    permutation sampling below 10 evaluations per player (the regression is barely determined
-    there; its error explodes at 2 n), the paired regression ("kernel") from 10 n on.
+    Measured side by side (``benchmarks/results/estimators.md``: audio-shaped, saturating and random games at
+    n = 8 to 64 and three real CTC games, 10 seeds each), the geometric mean over settings of the error ratio
+    kernel / permutation is 1.05 at 3 n evaluations, 1.04 at 4 n, 0.93 at 6 n, 0.82 at 8 n and 0.79 at 10 n, and the
+    regression stays ahead from there on (its screened third- and fifth-order terms enter from 10 n): antithetic
+    permutations below 6 evaluations per player (the regression is barely determined there and its error explodes
+    at 2 n), the paired regression ("kernel") from 6 n on.
     """
-    if budget >= 2**n_players:
-        return "exact"
-    if budget < REGRESSION_FROM * n_players:
-        return "permutation"
-    return "kernel"
+    return auto_choice(n_players, budget)[0]
+
+
+def auto_choice(n_players: int, budget: int) -> tuple[str, str]:
+    """:func:`auto_method`'s pick and the reason, in words, that the result carries."""
+    n = n_players
+    if budget >= 2**n:
+        return "exact", f"the budget ({budget}) pays for all 2**{n} = {2**n} coalitions"
+    per_player = budget / n
+    if per_player < REGRESSION_FROM:
+        return "permutation", (f"{per_player:.1f} evaluations per player, below {REGRESSION_FROM}: antithetic "
+                               "permutations are the more accurate there (benchmarks/results/estimators.md)")
+    return "kernel", (f"{per_player:.1f} evaluations per player, at least {REGRESSION_FROM}: the paired regression is "
+                      "the more accurate there (benchmarks/results/estimators.md)")
 
 
 def check_options(method: str, tolerance: float | None, seed: int) -> None:
@@ -104,8 +114,17 @@ def estimate(
         # Naming a method without a budget gets what that method needs for its full answer.
         budget = {"exact": 2**n, "loo": n + 2}.get(method, default_budget(n))
     budget = int(budget)
+    reason = None
     if method == "auto":
-        method = auto_method(n, budget)
+        method, reason = auto_choice(n, budget)
+    result = _estimate(game, method, budget, tolerance, seed, progress)
+    return result if reason is None else replace(result, method_reason=reason)
+
+
+def _estimate(
+    game: Game, method: str, budget: int, tolerance: float | None, seed: int, progress: bool
+) -> AttributionResult:
+    n = game.n_players
     if method == "permutation" and budget >= 2**n:
         # A budget that pays for every coalition is the exact game: enumerating it is exact and cheaper than
         # sampling until the cache holds everything (which, with a budget of 10**12, would never end).
@@ -162,4 +181,4 @@ def _with_null_players(
     )
 
 
-__all__ = ["AttributionResult", "Game", "METHODS", "auto_method", "default_budget", "estimate"]
+__all__ = ["AttributionResult", "Game", "METHODS", "auto_choice", "auto_method", "default_budget", "estimate"]

@@ -1,4 +1,4 @@
-"""Shapley values by paired, weighted least squares (KernelSHAP / Leverage-SHAP style).
+"""Shapley values by paired, weighted least squares with screened third- and fifth-order terms.
 
 The Shapley values are the solution of a weighted least-squares problem over all coalitions
 ``S`` (Lundberg & Lee 2017; Charnes et al. 1988)::
@@ -7,7 +7,7 @@ The Shapley values are the solution of a weighted least-squares problem over all
     subject to  sum_i phi_i = v(full) - v(empty)
 
 with the Shapley kernel ``k(s) = (n - 1) / (C(n, s) s (n - s))``. This module solves it on part of
-the coalitions:
+the coalitions, always a coalition together with its complement (paired sampling):
 
 1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together), while the
    budget share a size would get from sampling is at least its number of coalitions (the rule of
@@ -15,19 +15,30 @@ the coalitions:
 2. the other sizes are sampled: a size uniformly (``sampling="leverage"``, the default; Leverage
    SHAP, Musco & Witter 2025: proportional to the leverage scores) or with probability
    proportional to its kernel mass ``(n - 1) / (s (n - s))`` (``sampling="kernel"``, KernelSHAP),
-   then a uniform
-   coalition of that size *and its complement* (paired sampling; it cancels the even-order
-   part of the error, and makes the estimate exact for games of order two once the system has
-   full rank); samples are importance-weighted by ``k / p``;
-3. efficiency is a constraint of the least-squares problem, so it holds exactly;
-4. standard errors come from a grouped jackknife over the sampled pairs (enumerated sizes are fixed): the pairs
-   are dealt into at most :data:`JACKKNIFE_GROUPS` groups, the estimate is recomputed without each group, and
-   t intervals take ``groups - 1`` degrees of freedom. On real CTC games a 100-resample bootstrap with normal
-   quantiles covered 0.905 at 10 n (``benchmarks/results/coverage.md``); the jackknife also costs at most 30 solves.
+   then a uniform coalition of that size and its complement;
+3. post-stratified weights: each distinct sampled pair carries its size's whole kernel mass divided by the number of
+   distinct pairs drawn at that size, so repeated draws add nothing and a size drawn completely is weighted exactly
+   (importance weights ``k / p`` per draw would keep the noise of how many draws each size happened to get);
+4. the fit is on the pair's *odd part* ``g(S) = (v(S) - v(N \\ S)) / 2``, which is all that the Shapley values depend
+   on (a game and its dual have the same values), in the +-1 basis ``x_i = 1 if i in S else -1``: the main effects
+   ``x_i`` and, once the budget pays for them, products of three or five players that best explain what the main
+   effects leave over (the odd part has no even-order terms), picked by a matching pursuit on the weighted residual
+   in :data:`SCREENING_ROUNDS` rounds (:func:`screen_terms`). The values are read off as
+   ``phi_i = 2 a_i + sum_{T containing i} 2 b_T / |T|`` (a parity over ``t`` players, ``t`` odd, gives each of them
+   ``2 / t``). With the main effects alone this is the paired KernelSHAP / Leverage SHAP regression; the extra terms
+   are a surrogate whose Shapley values are exact, so the regression only has to estimate what they leave over, and
+   with every coalition the fit stays exact (the main effects' coefficients are those of the kernel regression of
+   the game minus the surrogate). Fitting odd interactions on paired samples is OddSHAP's idea (Fumagalli et al.
+   2026), whose implementation in shapiq screens with a tree surrogate; the matching pursuit here needs no model;
+5. efficiency is a constraint of the least-squares problem, so it holds exactly;
+6. standard errors come from a grouped jackknife over the sampled pairs (enumerated sizes are fixed, the selected
+   terms are kept): the pairs are dealt into at most :data:`JACKKNIFE_GROUPS` groups, the estimate is recomputed
+   without each group, and t intervals take ``groups - 1`` degrees of freedom.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from math import comb
 
 import numpy as np
@@ -37,6 +48,18 @@ from sgpa.attribution.game import Game
 
 JACKKNIFE_GROUPS = 30
 DRAW_CHUNK = 64  # coalition pairs drawn at a time
+GOLDEN = (5**0.5 - 1) / 2
+#: Distinct coalition pairs per screened term: odd terms are added beyond ``SAMPLES_PER_TERM * n`` pairs.
+SAMPLES_PER_TERM = 5
+#: Every candidate term is fitted (nothing left to screen) once there are this many distinct pairs per term.
+ALL_TERMS_FROM = 2.5
+#: Third-order terms are screened among the players with the largest main effects, at most this many
+#: (C(64, 3) = 41,664 candidates; screening is a matrix product over them).
+MAX_SCREENED_PLAYERS = 64
+#: Fifth-order terms are screened among this many players with the largest main effects (C(16, 5) = 4,368).
+MAX_FIFTH_ORDER_PLAYERS = 16
+#: Rounds of the matching pursuit that picks the terms (each adds a share and refits).
+SCREENING_ROUNDS = 4
 
 
 def size_masses(n_players: int) -> np.ndarray:
@@ -112,13 +135,170 @@ def solve_constrained(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> np.nda
     -------
     float[..., n, T]
     """
+    p, t = a.shape[-1], b.shape[-1]
+    # The bordered (KKT) system [[A, 1], [1', 0]] [phi; mu] = [b; total], solved directly: an LU solve is several
+    # times faster than a pseudo-inverse of A, which is the fallback when the system is singular.
+    kkt = np.zeros((*a.shape[:-2], p + 1, p + 1))
+    kkt[..., :p, :p] = a
+    kkt[..., :p, p] = kkt[..., p, :p] = 1.0
+    rhs = np.zeros((*b.shape[:-2], p + 1, t))
+    rhs[..., :p, :] = b
+    rhs[..., p, :] = total
+    try:
+        solution = np.linalg.solve(kkt, rhs)
+        mismatch = np.abs(kkt @ solution - rhs).max() if np.isfinite(solution).all() else np.inf
+        if mismatch <= 1e-9 * max(1.0, np.abs(rhs).max()):
+            return solution[..., :p, :]
+    except np.linalg.LinAlgError:
+        pass
     pinv = np.linalg.pinv(a, hermitian=True)
-    ones = np.ones(a.shape[-1])
+    ones = np.ones(p)
     a_inv_b = pinv @ b
     a_inv_1 = pinv @ ones
     # Lagrange multiplier: moves the unconstrained solution along A^-1 1 onto the constraint.
     slack = (a_inv_b.sum(axis=-2) - total) / a_inv_1.sum(axis=-1)[..., None]
     return a_inv_b - a_inv_1[..., :, None] * slack[..., None, :]
+
+
+def pair_class_masses(n_players: int) -> np.ndarray:
+    """float[n // 2 + 1]: kernel mass of the coalitions in each pair class ``c`` (sizes ``c`` and ``n - c``)."""
+    n = n_players
+    masses = size_masses(n)
+    classes = np.arange(n // 2 + 1)
+    return np.where(2 * classes == n, masses[classes], masses[classes] + masses[n - classes])
+
+
+def enumerated_pairs(n_players: int, sizes: list[int]) -> np.ndarray:
+    """bool[m, n]: one coalition of every complementary pair whose sizes are among ``sizes``.
+
+    For the sizes ``n / 2`` both members have the same size; the one holding player 0 stands for the pair.
+    """
+    n = n_players
+    rows = [np.zeros((0, n), dtype=bool)]
+    for size in sorted({min(s, n - s) for s in sizes}):
+        coalitions = coalitions_of_size(n, size)
+        rows.append(coalitions[coalitions[:, 0]] if 2 * size == n else coalitions)
+    return np.concatenate(rows)
+
+
+def distinct_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Indices of the first draw of each distinct pair (a coalition or its complement), in draw order.
+
+    ``pairs`` is bool[m, n], one member of each drawn pair; a pair drawn through either member counts once.
+    """
+    canonical = np.where(pairs[:, :1], pairs, ~pairs)  # the member holding player 0
+    _, first = np.unique(np.packbits(canonical, axis=1), axis=0, return_index=True)
+    return np.sort(first)
+
+
+def post_stratified_weights(n_players: int, pairs: np.ndarray) -> np.ndarray:
+    """float[m]: each distinct pair's weight, its class's kernel mass shared by the distinct pairs drawn in it."""
+    classes = np.minimum(pairs.sum(axis=1), n_players - pairs.sum(axis=1))
+    counts = np.bincount(classes, minlength=n_players // 2 + 1)
+    return pair_class_masses(n_players)[classes] / counts[classes]
+
+
+def odd_design(x: np.ndarray, terms: list[tuple[int, ...]]) -> np.ndarray:
+    """float[m, n + K]: the main effects ``x`` (+-1, float[m, n]) and the product over each of the ``terms``."""
+    products = [np.prod(x[:, list(term)], axis=1) for term in terms]
+    return np.column_stack([x, *products]) if products else x
+
+
+def shapley_readout(n_players: int, terms: list[tuple[int, ...]]) -> np.ndarray:
+    """float[n, n + K]: Shapley values from the coefficients of :func:`odd_design`.
+
+    A main effect ``a_i x_i`` gives player ``i`` exactly ``2 a_i``; a product over ``t`` players (``t`` odd) gives each
+    of them ``2 / t`` of its coefficient (the Shapley value of that parity game).
+    """
+    n = n_players
+    readout = np.zeros((n, n + len(terms)))
+    readout[:, :n] = 2 * np.eye(n)
+    for k, term in enumerate(terms):
+        readout[list(term), n + k] = 2 / len(term)
+    return readout
+
+
+def triple_scores(x: np.ndarray, weighted_residual: np.ndarray, players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_m r_m x_a x_b x_c`` for every triple ``a < b < c`` of ``players``: (float[C], int[C, 3]).
+
+    One matrix product per first player instead of a product column per triple (41,664 of them for 64 players).
+    """
+    scores, triples = [np.zeros(0)], [np.zeros((0, 3), dtype=int)]
+    for position, a in enumerate(players[:-2]):
+        rest = players[position + 1:]
+        block = ((weighted_residual * x[:, a])[:, None] * x[:, rest]).T @ x[:, rest]
+        b_index, c_index = np.triu_indices(len(rest), k=1)
+        scores.append(block[b_index, c_index])
+        triples.append(np.stack([np.full(len(b_index), a), rest[b_index], rest[c_index]], axis=1))
+    return np.concatenate(scores), np.concatenate(triples)
+
+
+def product_scores(x: np.ndarray, weighted_residual: np.ndarray, terms: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """float[C]: ``sum_m r_m prod_{j in T} x_j`` for each row ``T`` of ``terms`` (int[C, t])."""
+    return np.concatenate([weighted_residual @ np.prod(x[:, terms[start:start + chunk]], axis=2)
+                           for start in range(0, len(terms), chunk)] or [np.zeros(0)])
+
+
+def screen_terms(
+    x: np.ndarray, g: np.ndarray, w: np.ndarray, total: np.ndarray, count: int, main: np.ndarray
+) -> list[tuple[int, ...]]:
+    """The ``count`` odd terms (third and fifth order) that best explain what the main effects leave over.
+
+    Matching pursuit in :data:`SCREENING_ROUNDS` rounds: each round scores every candidate by its weighted
+    correlation with the residual of the current fit (summed output), adds the best ``count / rounds`` and refits.
+    Candidates: the triples of the :data:`MAX_SCREENED_PLAYERS` players with the largest main effects, and the
+    5-sets of the :data:`MAX_FIFTH_ORDER_PLAYERS` largest.
+
+    Parameters
+    ----------
+    x : float[m, n]
+        The +-1 design of the pairs.
+    g, w : float[m, T + 1], float[m]
+        The pairs' odd parts and weights.
+    total : float[T + 1]
+        Constraint of the coefficients (half of ``v_full - v_empty``).
+    count : int
+    main : float[n]
+        Main-effect coefficients of the summed output, to rank the players.
+    """
+    ranked = np.argsort(-np.abs(main), kind="stable")
+    players = np.sort(ranked[:MAX_SCREENED_PLAYERS])
+    fifth_players = np.sort(ranked[:MAX_FIFTH_ORDER_PLAYERS])
+    fifths = np.array(list(combinations(fifth_players, 5)), dtype=int).reshape(-1, 5)
+    terms: list[tuple[int, ...]] = []
+    taken = np.zeros(0, dtype=bool)
+    triples = fifths_list = None
+    design = x
+    for round_ in range(SCREENING_ROUNDS):
+        a, b = _normal_equations(design, w, g[:, -1:])
+        residual = g[:, -1] - design @ solve_constrained(a, b, total[-1:])[:, 0]
+        scores, triples = triple_scores(x, w * residual, players)
+        if len(fifths):
+            scores = np.concatenate([scores, product_scores(x, w * residual, fifths)])
+        if not len(taken):
+            taken = np.zeros(len(scores), dtype=bool)
+            fifths_list = list(map(tuple, fifths.tolist()))
+        wanted = count * (round_ + 1) // SCREENING_ROUNDS - len(terms)
+        order = np.argsort(-np.where(taken, -1.0, np.abs(scores)), kind="stable")[:max(wanted, 0)]
+        taken[order] = True
+        terms += [tuple(triples[i].tolist()) if i < len(triples) else fifths_list[i - len(triples)] for i in order]
+        design = odd_design(x, terms)
+    return terms
+
+
+def interaction_count(n_players: int, n_pairs: int) -> int:
+    """Odd interaction terms a fit on ``n_pairs`` distinct pairs can afford.
+
+    Every candidate of :func:`screen_terms` once there are :data:`ALL_TERMS_FROM` pairs per term, else
+    ``n_pairs / SAMPLES_PER_TERM - n`` (at least 0) screened ones. Both constants were tuned on the synthetic games
+    of ``benchmarks/estimators.py`` (n = 11-64, 40 n-200 n, 8 seeds; 2, 3, 5 and 10 pairs per term): fewer pairs
+    per term overfit the screening from n = 32 on, more leave out interactions that small games can afford to fit.
+    """
+    n = n_players
+    candidates = comb(min(n, MAX_SCREENED_PLAYERS), 3) + comb(min(n, MAX_FIFTH_ORDER_PLAYERS), 5)
+    if n_pairs >= ALL_TERMS_FROM * (n + candidates):
+        return candidates
+    return int(max(0, min(candidates, n_pairs // SAMPLES_PER_TERM - n)))
 
 
 def approximate(
@@ -128,8 +308,9 @@ def approximate(
     seed: int = 0,
     progress: bool = False,
     sampling: str = "leverage",
+    third_order: bool = True,
 ) -> AttributionResult:
-    """Shapley values by paired, constrained weighted least squares.
+    """Shapley values by paired, constrained weighted least squares on the odd part of the game.
 
     Parameters
     ----------
@@ -137,15 +318,18 @@ def approximate(
     budget : int
         Most distinct evaluations (minimum ``n + 2``, or ``2**n`` if smaller).
     tolerance : float, optional
-        Stop once the largest bootstrap standard error is below it.
+        Stop once the largest jackknife standard error is below it.
     seed : int
-        Seed of the sampling and the bootstrap.
+        Seed of the sampling.
     progress : bool
         Show a progress bar over the evaluations.
     sampling : {"leverage", "kernel"}
-        Size distribution of the sampled coalitions (see the module docstring). "leverage" is the
-        default: in ``benchmarks/results/estimators.md`` its error is 2-6 % lower than with
-        "kernel" (geometric mean over games and sizes at each budget) and 8-23 % lower at n = 64.
+        Size distribution of the sampled coalitions (see the module docstring). "leverage" is the default: in an
+        earlier run of ``benchmarks/estimators.py`` (importance weights, no screened terms) its error was 2-6 % lower
+        than with "kernel" (geometric mean over games and sizes at each budget), 8-23 % lower at n = 64.
+    third_order : bool
+        Fit screened third-order terms once the budget pays for them (step 4 of the module docstring); False fits
+        the main effects only (paired KernelSHAP / Leverage SHAP), an ablation.
 
     Returns
     -------
@@ -166,55 +350,42 @@ def approximate(
         if n == 1:  # no coalition besides the empty and the full one: efficiency decides
             return run.finish("kernel", "shapley", (v_full - v_empty)[None], None, converged=True)
         enumerated, sampled_sizes = plan_enumeration(n, run.remaining, sampling_masses)
-
-        # Enumerated sizes carry their exact kernel weights.
-        z_enum = np.zeros((0, n), dtype=bool)
-        w_enum = np.zeros(0)
-        for size in enumerated:
-            z_enum = np.concatenate([z_enum, coalitions_of_size(n, size)])
-            w_enum = np.concatenate([w_enum, np.full(comb(n, size), kernel_masses[size] / comb(n, size))])
-        y_enum = with_total(game.values(z_enum)) - v_empty
-        a_enum, b_enum = _normal_equations(z_enum, w_enum, y_enum)
-
+        fixed = enumerated_pairs(n, enumerated)
+        fixed_g = _odd_part(game, fixed)
         if not sampled_sizes:
-            phi = solve_constrained(a_enum, b_enum, v_full - v_empty)
-            return run.finish("kernel", "shapley", phi, None, converged=True)
+            return run.finish("kernel", "shapley", _fit(n, fixed, fixed_g, None, None, v_full - v_empty, third_order)[0],
+                              None, converged=True)
 
         sizes = np.array(sampled_sizes)
         probabilities = sampling_masses[sizes] / sampling_masses[sizes].sum()
-        # Importance weight k(S) / p(S) of one pair member, before dividing by the number of pairs.
-        pair_weight = kernel_masses[sizes] / probabilities / 2
-        drawn_z: list[np.ndarray] = []
-        drawn_w: list[np.ndarray] = []
+        drawn: list[np.ndarray] = []
+        drawn_g: list[np.ndarray] = []
         converged = False
         stderr = None
         round_size = max_round(n) if tolerance is None else max(8 * n, 64)
         while run.remaining > 0:
-            z, w = _draw_pairs(game, rng, sizes, probabilities, pair_weight,
-                               min(round_size, run.remaining), max_pairs=min(10 * budget, round_size))
-            if not len(z):
+            pairs = _draw_pairs(game, rng, sizes, probabilities, min(round_size, run.remaining),
+                                max_pairs=min(10 * budget, round_size))
+            if not len(pairs):
                 break
-            drawn_z.append(z)
-            drawn_w.append(w)
-            z_all, w_all = np.concatenate(drawn_z), np.concatenate(drawn_w)
-            y_all = with_total(game.values(z_all)) - v_empty
+            drawn.append(pairs)
+            drawn_g.append(_odd_part(game, pairs))  # evaluated now: the budget left is counted from the cache
             if tolerance is not None:
-                stderr, dof = _jackknife_stderr(a_enum, b_enum, z_all, w_all, y_all, v_full - v_empty)
+                phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, third_order,
+                                        with_stderr=True)
                 if stderr[:, :-1].max() < tolerance:
                     converged = True
                     break
-            if len(z_all) >= 20 * budget:  # only reached when nearly everything is cached
+            if sum(map(len, drawn)) >= 10 * budget:  # only reached when nearly everything is cached
                 break
 
-    if not drawn_z:  # the enumerated sizes used up the budget: the other sizes go unweighted
-        phi = solve_constrained(a_enum, b_enum, v_full - v_empty)
+    if not drawn:  # the enumerated sizes used up the budget: the other sizes go unweighted
+        phi = _fit(n, fixed, fixed_g, None, None, v_full - v_empty, third_order)[0]
         return run.finish("kernel", "shapley", phi, np.full(phi.shape, np.nan), converged=False, dof=np.inf,
                           note="the budget went to the enumerated coalition sizes: no sampled pair to measure the error")
-    n_pairs = len(z_all) // 2
-    a_samp, b_samp = _normal_equations(z_all, w_all / n_pairs, y_all)
-    phi = solve_constrained(a_enum + a_samp, b_enum + b_samp, v_full - v_empty)
     if stderr is None:
-        stderr, dof = _jackknife_stderr(a_enum, b_enum, z_all, w_all, y_all, v_full - v_empty)
+        phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, third_order,
+                                with_stderr=True)
     note = None
     if dof < 1:
         stderr = np.full(phi.shape, np.nan)
@@ -222,11 +393,79 @@ def approximate(
     return run.finish("kernel", "shapley", phi, stderr, converged, dof=dof, note=note)
 
 
-def _normal_equations(z: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Z' W Z`` (float[n, n]) and ``Z' W y`` (float[n, T]) for rows ``z`` with weights ``w``."""
-    zf = z.astype(float)
-    weighted = zf * w[:, None]
-    return weighted.T @ zf, weighted.T @ y
+def _distinct(drawn: list[np.ndarray], drawn_g: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs among the rounds drawn so far, and their odd parts."""
+    pairs, g = np.concatenate(drawn), np.concatenate(drawn_g)
+    first = distinct_pairs(pairs)
+    return pairs[first], g[first]
+
+
+def _odd_part(game: Game, pairs: np.ndarray) -> np.ndarray:
+    """float[m, T + 1]: ``(v(S) - v(N \\ S)) / 2`` of each pair's coalition ``S``, outputs and their sum."""
+    values = with_total(game.values(np.concatenate([pairs, ~pairs])))
+    return (values[: len(pairs)] - values[len(pairs):]) / 2
+
+
+def _fit(
+    n: int,
+    fixed: np.ndarray,
+    fixed_g: np.ndarray,
+    sampled: np.ndarray | None,
+    sampled_g: np.ndarray | None,
+    total: np.ndarray,
+    third_order: bool,
+    with_stderr: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Shapley values float[n, T + 1] from the enumerated (``fixed``) and sampled pairs, their jackknife standard
+    errors and degrees of freedom (NaN and 0 with fewer than two sampled pairs)."""
+    sampled = np.zeros((0, n), dtype=bool) if sampled is None else sampled
+    sampled_g = np.zeros((0, fixed_g.shape[1])) if sampled_g is None else sampled_g
+    pairs = np.concatenate([fixed, sampled])
+    g = np.concatenate([fixed_g, sampled_g])
+    w = post_stratified_weights(n, pairs)
+    x = 2.0 * pairs - 1.0
+    half_total = total / 2  # the odd part's value at the full coalition: the constraint on the coefficients
+
+    terms: list[tuple[int, ...]] = []
+    n_terms = interaction_count(n, len(pairs)) if third_order and len(sampled) else 0
+    if n_terms:
+        a_main, b_main = _normal_equations(x, w, g[:, -1:])
+        main = solve_constrained(a_main, b_main, half_total[-1:])[:, 0]
+        terms = screen_terms(x, g, w, half_total, n_terms, main)
+    design = odd_design(x, terms)
+    readout = shapley_readout(n, terms)
+    a_all, b_all = _normal_equations(design, w, g)
+    phi = readout @ solve_constrained(a_all, b_all, half_total)
+    if not with_stderr:
+        return phi, None, np.inf
+
+    # Grouped jackknife over the sampled pairs, weights and terms fixed; leaving a group out scales the rest of the
+    # sampled weight back up to the whole (the post-stratified total).
+    n_fixed, n_sampled = len(fixed), len(sampled)
+    n_groups = min(n_sampled, JACKKNIFE_GROUPS)
+    if n_groups < 2:
+        return phi, np.full(phi.shape, np.nan), 0.0
+    a_fixed, b_fixed = _normal_equations(design[:n_fixed], w[:n_fixed], g[:n_fixed])
+    a_sampled, b_sampled = a_all - a_fixed, b_all - b_fixed
+    group = np.arange(n_sampled) * n_groups // n_sampled
+    sampled_weight = w[n_fixed:].sum()
+    estimates = []
+    for g_index in range(n_groups):
+        rows = n_fixed + np.flatnonzero(group == g_index)
+        a_group, b_group = _normal_equations(design[rows], w[rows], g[rows])
+        scale = sampled_weight / (sampled_weight - w[rows].sum())
+        estimates.append(solve_constrained(a_fixed + (a_sampled - a_group) * scale,
+                                           b_fixed + (b_sampled - b_group) * scale, half_total))
+    estimates = readout @ np.stack(estimates)  # [G, n, T + 1]
+    deviations = estimates - estimates.mean(axis=0)
+    variance = (n_groups - 1) / n_groups * (deviations**2).sum(axis=0)
+    return phi, np.sqrt(variance), float(n_groups - 1)
+
+
+def _normal_equations(design: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``D' W D`` (float[p, p]) and ``D' W y`` (float[p, T]) for rows ``design`` with weights ``w``."""
+    weighted = design * w[:, None]
+    return weighted.T @ design, weighted.T @ y
 
 
 def _draw_pairs(
@@ -234,70 +473,29 @@ def _draw_pairs(
     rng: np.random.Generator,
     sizes: np.ndarray,
     probabilities: np.ndarray,
-    pair_weight: np.ndarray,
     new_budget: int,
     max_pairs: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Random coalitions with their complements (rows ``2j`` and ``2j + 1``), within ``new_budget``.
-
-    Returns
-    -------
-    z : bool[2 m, n]
-    w : float[2 m]
-        Unnormalised importance weight of each row.
-    """
+) -> np.ndarray:
+    """bool[m, n]: random coalitions whose pairs (the coalition and its complement) fit in ``new_budget``."""
     n = game.n_players
     rows: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
     pending: set[bytes] = set()
     n_pairs = 0
+    # Sizes by a golden-ratio sequence over the cumulative distribution: every prefix of the draws holds each size
+    # in very nearly its expected share (stratified sizes), whatever the number of pairs the budget affords.
+    cumulative = np.cumsum(probabilities)[:-1]
+    offset, n_drawn = rng.random(), 0
     while n_pairs < max_pairs:
-        picks = rng.choice(len(sizes), size=DRAW_CHUNK, p=probabilities)
+        picks = np.searchsorted(cumulative, (offset + GOLDEN * np.arange(n_drawn, n_drawn + DRAW_CHUNK)) % 1.0,
+                                side="right")
+        n_drawn += DRAW_CHUNK
         # A uniform coalition of size s: the s players with the smallest random keys.
         ranks = np.argsort(np.argsort(rng.random((DRAW_CHUNK, n)), axis=1), axis=1)
         coalitions = ranks < sizes[picks][:, None]
         pairs = np.stack([coalitions, ~coalitions], axis=1)  # [m, 2, n]
         accepted = affordable_groups(game, pairs, pending, new_budget)
-        rows.append(pairs[:accepted].reshape(-1, n))
-        weights.append(np.repeat(pair_weight[picks[:accepted]], 2))
+        rows.append(coalitions[:accepted])
         n_pairs += accepted
         if accepted < DRAW_CHUNK:
             break
-    return np.concatenate(rows), np.concatenate(weights)
-
-
-def _jackknife_stderr(
-    a_enum: np.ndarray,
-    b_enum: np.ndarray,
-    z: np.ndarray,
-    w: np.ndarray,
-    y: np.ndarray,
-    total: np.ndarray,
-) -> tuple[np.ndarray, float]:
-    """Grouped delete-a-group jackknife standard error (float[n, T]) of the solution, and its degrees of freedom.
-
-    The sampled pairs (rows ``2j``, ``2j + 1``) are independent draws; they are dealt in order into
-    ``G = min(pairs, JACKKNIFE_GROUPS)`` groups, each group is left out in turn (the remaining pairs reweighted to
-    their own count), and ``var = (G - 1) / G * sum_g (phi_-g - mean)**2``. ``G - 1`` degrees of freedom.
-    """
-    n_pairs = len(z) // 2
-    n_groups = min(n_pairs, JACKKNIFE_GROUPS)
-    if n_groups < 2:
-        return np.full((a_enum.shape[0], y.shape[1]), np.nan), 0.0
-    group_of_pair = np.arange(n_pairs) * n_groups // n_pairs
-    group_of_row = np.repeat(group_of_pair, 2)
-    zf = z.astype(float)
-    # per-group sums of Z' W Z and Z' W y, so that leaving a group out is a subtraction
-    a_groups = np.stack([(zf[group_of_row == g] * w[group_of_row == g, None]).T @ zf[group_of_row == g]
-                         for g in range(n_groups)])
-    b_groups = np.stack([(zf[group_of_row == g] * w[group_of_row == g, None]).T @ y[group_of_row == g]
-                         for g in range(n_groups)])
-    pairs_in_group = np.bincount(group_of_pair, minlength=n_groups)
-    a_all, b_all = a_groups.sum(axis=0), b_groups.sum(axis=0)
-    kept = (n_pairs - pairs_in_group).astype(float)
-    a_left_out = a_enum + (a_all - a_groups) / kept[:, None, None]
-    b_left_out = b_enum + (b_all - b_groups) / kept[:, None, None]
-    estimates = solve_constrained(a_left_out, b_left_out, total)  # [G, n, T]
-    deviations = estimates - estimates.mean(axis=0)
-    variance = (n_groups - 1) / n_groups * (deviations**2).sum(axis=0)
-    return np.sqrt(variance), float(n_groups - 1)
+    return np.concatenate(rows)

@@ -49,6 +49,8 @@ class AttributionResult:
         independent sampling units minus one; ``inf`` for a normal reference); None where ``phi`` is exact.
     note : str or None
         Why ``stderr`` is NaN where a sampled result has no error estimate (a single sampling unit).
+    method_reason : str or None
+        Why ``method="auto"`` picked ``method`` (None where the method was named).
     """
 
     method: str
@@ -68,6 +70,7 @@ class AttributionResult:
     stderr_total: np.ndarray | None = None
     dof: float | None = None
     note: str | None = None
+    method_reason: str | None = None
 
     def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
         """``(low, high)`` float[n, T]: ``phi -+ t_{dof}((1 + level) / 2) * stderr``; None where ``phi`` is exact.
