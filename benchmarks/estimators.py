@@ -1,8 +1,9 @@
-"""Accuracy per model evaluation of the Shapley estimators, side by side with shap's explainers.
+"""Accuracy per model evaluation of the Shapley estimators, side by side with shapiq's and shap's.
 
-Run from the repository root::
+Run from the repository root (shapiq and LightGBM, which shapiq's OddSHAP uses for its screening, come with
+``pip install -e .[compare]``)::
 
-    .venv/bin/python benchmarks/estimators.py           # full run (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/estimators.py           # full run (15 settings, 10 seeds; about 40 minutes on 2 cores)
     .venv/bin/python benchmarks/estimators.py --quick   # n = 8, 16 and two seeds
 
 Games
@@ -16,18 +17,20 @@ the reference needs no enumeration even for n = 64:
   "noise" interactions of order 3-4 between nearby words;
 * ``random``: main effects plus random sparse interactions of order 2-6 between any players;
 * ``audio-logsigmoid`` (n <= 16): ``log sigmoid(bias + audio game)``, saturating like a
-  log-probability; every order of interaction, reference by exact enumeration.
+  log-probability; every order of interaction, reference by exact enumeration;
+* ``ctc``: real games, the shipped CTC recogniser explaining held-out speech (8, 11 and 14 words: festival slt,
+  the slt sample, a LibriVox recording; silence masking, frozen normalisation), every coalition evaluated once and
+  cached by ``benchmarks/real_games.py``; the scalar game is the summed log-probability of the transcript.
 
 Methods
 -------
-Ours (``sgpa.attribution.estimators``): ``auto`` (what ``estimate`` picks), ``permutation``
-(antithetic), ``kernel`` (paired regression, sizes uniform as in Leverage SHAP: the default),
-``kernel-kernelshap-sizes`` (same, sizes drawn by kernel weight as in KernelSHAP),
-``permutation-independent-pairs`` (ablation: antithetic pairs without the half-turn); shap 0.5x:
-``shap-permutation`` (PermutationExplainer, Independent masker with an all-absent background) and
-``shap-kernel`` (KernelExplainer with ``l1_reg=False``; its default would keep only 10 features).
-Evaluations are counted as the rows each method sends to the value function (shap: by wrapping the
-model function; it has no cache, so repeated rows are counted as it evaluates them).
+Ours (``sgpa.attribution.estimators``): ``auto`` (what ``estimate`` picks), ``permutation`` (antithetic),
+``kernel`` (paired regression on the odd part with screened third- and fifth-order terms, post-stratified sizes: the
+default regression) and ``kernel-main-effects`` (the same without the screened terms: an ablation). shapiq 1.8:
+``KernelSHAP``, ``LeverageSHAP``, ``OddSHAP`` (with LightGBM, its paper's configuration), ``kADDSHAP`` (k = 2),
+``PermutationSamplingSV``; shap 0.5x: ``shap-permutation`` (PermutationExplainer, Independent masker with an
+all-absent background). Every method runs on the same ``Game``; evaluations are the distinct coalitions it sent
+(its cache), and a budget of ``2**n`` or more is left out (every method enumerates there).
 
 Output: ``benchmarks/results/estimators.json`` and ``benchmarks/results/estimators.md``.
 """
@@ -50,6 +53,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sgpa.attribution.estimators import estimate  # noqa: E402
 from sgpa.attribution.estimators import regression  # noqa: E402
@@ -59,8 +63,7 @@ from sgpa.attribution.game import Game  # noqa: E402
 from sgpa.io import atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BUDGET_MULTIPLIERS = (2, 3, 4, 6, 8, 10, 15, 20, 40, 100)  # budgets are multiples of n
-TARGET_ERROR = 0.05
+BUDGET_MULTIPLIERS = (2, 3, 4, 6, 10, 20, 40, 100, 200)  # budgets are multiples of n
 
 
 # --- games -----------------------------------------------------------------------------------------
@@ -140,88 +143,110 @@ def make_game(kind: str, n: int, seed: int):
     return logsigmoid_game(n, rng)
 
 
-# --- methods: (value_fn, n, budget, seed) -> (phi float[n], evaluations) -----------------------
+# --- games from real explanations ----------------------------------------------------------------------
+
+REAL_GAMES = (  # (id, wav, transcript): 8, 11 and 14 words
+    ("heldout_00000", "work_data/corpus/heldout/heldout_00000.wav", "the train to Paris leaves at 2 24"),
+    ("slt_0000", "data_samples/slt_0000.wav", "the old man found a small red box near the river"),
+    ("librivox_sense_and_sensibility_01_austen_64kb-0890",
+     "work_data/corpus/real/librivox_sense_and_sensibility_01_austen_64kb-0890.wav",
+     "unless to be rather cold hearted and rather selfish is to be ill disposed"),
+)
 
 
-def ours(method: str, sampling: str | None = None):
-    def run(value_fn, n, budget, seed):
-        game = Game(value_fn, n, batch_size=256)
-        if sampling is None:
-            result = estimate(game, method, budget=budget, seed=seed)
+@dataclass
+class TableGame:
+    """A game read from its table of every coalition (row ``m``: the players in the bits of ``m``)."""
+
+    table: np.ndarray
+
+    def __call__(self, coalitions: np.ndarray) -> np.ndarray:
+        n = coalitions.shape[1]
+        return self.table[coalitions.astype(np.int64) @ (1 << np.arange(n))]
+
+
+def real_games() -> list[tuple[str, int, TableGame, np.ndarray]]:
+    """(name, n, value function, exact Shapley values) of the cached real CTC games."""
+    from real_games import cached_tables
+
+    items = [{"id": id_, "wav": wav, "text": text, "group": "estimators"} for id_, wav, text in REAL_GAMES]
+    games = []
+    for game in cached_tables(items):
+        table = game["table"].sum(axis=1)  # the scalar game: the transcript's summed log-probability
+        games.append((game["id"], len(game["players"]), TableGame(table), shapley_from_table(table[:, None])[:, 0]))
+    return games
+
+
+# --- methods: (game, budget, seed) -> phi float[n] ---------------------------------------------------
+
+
+def ours(method: str, third_order: bool = True):
+    def run(game: Game, budget: int, seed: int):
+        if method == "kernel":
+            result = regression.approximate(game, budget, seed=seed, third_order=third_order)
         else:
-            result = regression.approximate(game, budget, seed=seed, sampling=sampling)
-        return result.phi[:, 0], game.n_evaluations
+            result = estimate(game, method, budget=budget, seed=seed)
+        return result.phi[:, 0], result.method
 
     return run
 
 
-def independent_pairs(value_fn, n, budget, seed):
-    """Ablation: antithetic pairs of independent permutations (no half-turn quadruples)."""
-    from sgpa.attribution.estimators.permutation import marginal_contributions, prefix_coalitions
+def shapiq_method(name: str):
+    """One of shapiq's approximators on our ``Game``: its coalitions go through the game's cache and count."""
 
-    rng = np.random.default_rng(seed)
-    game = Game(value_fn, n, batch_size=256)
-    game.v_empty, game.v_full
-    pair_means = []
-    while True:
-        forward = rng.permutation(n)
-        orders = np.stack([forward, forward[::-1]])
-        walks = prefix_coalitions(orders).reshape(-1, n)
-        if game.n_evaluations + game.count_new(walks) > budget:
-            break
-        values = game.values(walks).reshape(2, n + 1, -1)
-        pair_means.append(marginal_contributions(orders, values).mean(axis=0))
-        if len(pair_means) >= budget:
-            break
-    if not pair_means:
-        return None
-    return np.mean(pair_means, axis=0)[:, 0], game.n_evaluations
+    def run(game: Game, budget: int, seed: int):
+        import shapiq
+
+        def value(coalitions):
+            coalitions = np.asarray(coalitions, dtype=bool)
+            if coalitions.ndim == 1:
+                return game.values(coalitions[None])[:, 0]  # one coalition: shape (1,)
+            return game.values(coalitions)[:, 0]
+
+        n = game.n_players
+        options = {"index": "SV", "max_order": 2} if name == "kADDSHAP" else {}
+        approximator = getattr(shapiq, name)(n=n, random_state=seed, **options)
+        try:
+            values = approximator.approximate(budget, value)
+        except ValueError:  # a budget below the method's minimum
+            return None
+        return np.array([values[(i,)] for i in range(n)]), name
+
+    return run
 
 
 class CountingModel:
-    """The value function as shap sees it: rows of 0/1 features, every row counted."""
+    """The value function as shap sees it: rows of 0/1 features, sent through the game (and its count)."""
 
-    def __init__(self, value_fn):
-        self.value_fn = value_fn
-        self.rows = 0
+    def __init__(self, game: Game):
+        self.game = game
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        self.rows += len(x)
-        return self.value_fn(np.asarray(x) > 0.5)
+        return self.game.values(np.asarray(x) > 0.5)[:, 0]
 
 
-def shap_permutation(value_fn, n, budget, seed):
+def shap_permutation(game: Game, budget: int, seed: int):
     import shap
 
+    n = game.n_players
     if budget < 2 * n + 1:
         return None
-    model = CountingModel(value_fn)
     masker = shap.maskers.Independent(np.zeros((1, n)), max_samples=1)
-    explainer = shap.PermutationExplainer(model, masker)
+    explainer = shap.PermutationExplainer(CountingModel(game), masker)
     np.random.seed(seed)
     explanation = explainer(np.ones((1, n)), max_evals=budget, silent=True)
-    return np.asarray(explanation.values[0]), model.rows
+    return np.asarray(explanation.values[0]), "shap-permutation"
 
 
-def shap_kernel(value_fn, n, budget, seed):
-    import shap
-
-    model = CountingModel(value_fn)
-    explainer = shap.KernelExplainer(model, np.zeros((1, n)))
-    np.random.seed(seed)
-    # The explainer itself evaluates the background and the explained row: 2 rows outside nsamples.
-    values = explainer.shap_values(np.ones((1, n)), nsamples=budget - 2, l1_reg=False, silent=True)
-    return np.asarray(values).reshape(-1)[:n], model.rows
-
-
+OURS = ("auto", "permutation", "kernel", "kernel-main-effects")
+SHAPIQ = ("KernelSHAP", "LeverageSHAP", "OddSHAP", "kADDSHAP", "PermutationSamplingSV")
 METHODS = {
     "auto": ours("auto"),
     "permutation": ours("permutation"),
     "kernel": ours("kernel"),
-    "kernel-kernelshap-sizes": ours("kernel", sampling="kernel"),
-    "permutation-independent-pairs": independent_pairs,
+    "kernel-main-effects": ours("kernel", third_order=False),
+    **{name: shapiq_method(name) for name in SHAPIQ},
     "shap-permutation": shap_permutation,
-    "shap-kernel": shap_kernel,
 }
 
 
@@ -232,42 +257,83 @@ def relative_error(estimate_: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(estimate_ - reference) / np.linalg.norm(reference))
 
 
-def measure_curves(kinds, sizes, seeds) -> list[dict]:
+def measure_setting(task: tuple) -> list[dict]:
+    """Every method at every budget on one (game kind, n), one game per seed."""
+    kind, n, seeds, multipliers = task
+    if kind == "ctc":
+        games = [(value_fn, reference) for name, size, value_fn, reference in real_games() if size == n] * seeds
+    else:
+        games = [make_game(kind, n, seed) for seed in range(seeds)]
     rows = []
-    for kind in kinds:
-        for n in sizes:
-            if kind == "audio-logsigmoid" and n > 16:
+    for name, method in METHODS.items():
+        for multiplier in multipliers:
+            budget = multiplier * n
+            if budget >= 2**n:
                 continue
-            games = [make_game(kind, n, seed) for seed in range(seeds)]
-            for name, method in METHODS.items():
-                for multiplier in BUDGET_MULTIPLIERS:
-                    budget = multiplier * n
-                    errors, evaluations, seconds = [], [], []
-                    for seed, (value_fn, reference) in enumerate(games):
-                        t0 = time.perf_counter()
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            out = method(value_fn, n, budget, seed)
-                        if out is None:
-                            break
-                        seconds.append(time.perf_counter() - t0)
-                        errors.append(relative_error(out[0], reference))
-                        evaluations.append(out[1])
-                    if not errors:
-                        continue
-                    rows.append({
-                        "game": kind, "n": n, "method": name, "budget": budget,
-                        "evaluations_mean": float(np.mean(evaluations)),
-                        "rel_error_mean": float(np.mean(errors)),
-                        "rel_error_sem": float(np.std(errors, ddof=1) / np.sqrt(len(errors)))
-                        if len(errors) > 1 else 0.0,
-                        "seconds_mean": float(np.mean(seconds)),
-                        "seeds": len(errors),
-                    })
-                    print(f"{kind:17s} n={n:3d} {name:17s} budget={budget:5d} "
-                          f"evals={rows[-1]['evaluations_mean']:7.1f} "
-                          f"err={rows[-1]['rel_error_mean']:.4f}", flush=True)
+            errors, evaluations, overhead, picked = [], [], [], []
+            for seed, (value_fn, reference) in enumerate(games):
+                game = Game(value_fn, n, batch_size=256)
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = method(game, budget, seed)
+                if out is None:
+                    break
+                overhead.append(time.perf_counter() - t0 - game.eval_seconds)
+                errors.append(relative_error(out[0], reference))
+                evaluations.append(game.n_evaluations)
+                picked.append(out[1])
+            if not errors:
+                continue
+            rows.append({
+                "game": kind, "n": n, "method": name, "multiplier": multiplier, "budget": budget,
+                "evaluations_mean": float(np.mean(evaluations)),
+                "evaluations_max": int(np.max(evaluations)),
+                "rel_error_mean": float(np.mean(errors)),
+                "rel_error_geomean": float(np.exp(np.mean(np.log(np.maximum(errors, 1e-15))))),
+                "rel_error_sem": float(np.std(errors, ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0,
+                "overhead_seconds_mean": float(np.mean(overhead)),
+                "picked": sorted(set(picked)),
+                "seeds": len(errors),
+            })
+            print(f"{kind:17s} n={n:3d} {name:22s} {multiplier:4d} n  evals={rows[-1]['evaluations_mean']:8.1f} "
+                  f"err={rows[-1]['rel_error_mean']:.4f}", flush=True)
     return rows
+
+
+def settings(quick: bool) -> list[tuple[str, int]]:
+    sizes = (8, 16) if quick else (8, 16, 24, 32, 64)
+    pairs = [(kind, n) for kind in ("audio", "random") for n in sizes]
+    pairs += [("audio-logsigmoid", n) for n in sizes if n <= 16]
+    if not quick:
+        pairs += [("ctc", n) for n in (8, 11, 14)]
+    return pairs
+
+
+def geometric_means(rows: list[dict], multipliers) -> dict:
+    """Per budget multiplier: the geometric mean over settings of each method's mean error.
+
+    Only settings where every method in the comparison has a value at that budget count, so the means compare the
+    same settings.
+    """
+    table = {}
+    for multiplier in multipliers:
+        at = [r for r in rows if r["multiplier"] == multiplier]
+        cells = {(r["game"], r["n"]) for r in at}
+        by_method = {}
+        for name in METHODS:
+            errors = {(r["game"], r["n"]): r["rel_error_mean"] for r in at if r["method"] == name}
+            by_method[name] = errors
+        common = sorted(c for c in cells if all(c in by_method[m] for m in ("auto", "OddSHAP", "LeverageSHAP",
+                                                                              "KernelSHAP", "kADDSHAP")))
+        if not common:
+            continue
+        table[str(multiplier)] = {
+            "settings": len(common),
+            **{name: float(np.exp(np.mean([np.log(max(errors[c], 1e-15)) for c in common])))
+               for name, errors in by_method.items() if all(c in errors for c in common)},
+        }
+    return table
 
 
 def evaluations_to_reach(curve: list[dict], target: float) -> float | None:
@@ -287,26 +353,7 @@ def evaluations_to_reach(curve: list[dict], target: float) -> float | None:
     return None
 
 
-SAMPLED_OURS = ("permutation", "kernel", "kernel-kernelshap-sizes")
-
-
-def winners(rows: list[dict]) -> dict:
-    """Per budget multiplier: in how many (game, n) settings each of our samplers had the lowest error."""
-    table = {}
-    for multiplier in BUDGET_MULTIPLIERS:
-        wins = {name: 0 for name in SAMPLED_OURS}
-        for kind, n in sorted({(r["game"], r["n"]) for r in rows}):
-            if multiplier * n >= 2**n:  # everything enumerable: not a sampling question
-                continue
-            errors = {r["method"]: r["rel_error_mean"] for r in rows if r["game"] == kind
-                      and r["n"] == n and r["budget"] == multiplier * n and r["method"] in wins}
-            if errors:
-                wins[min(errors, key=errors.get)] += 1
-        table[str(multiplier)] = wins
-    return table
-
-
-def equal_error_table(rows: list[dict], targets=(0.05, 0.02)) -> list[dict]:
+def equal_error_table(rows: list[dict], targets=(0.05, 0.01)) -> list[dict]:
     table = []
     for kind, n in sorted({(r["game"], r["n"]) for r in rows}):
         for target in targets:
@@ -315,6 +362,20 @@ def equal_error_table(rows: list[dict], targets=(0.05, 0.02)) -> list[dict]:
                 curve = [r for r in rows if r["game"] == kind and r["n"] == n and r["method"] == name]
                 entry[name] = evaluations_to_reach(curve, target) if curve else None
             table.append(entry)
+    return table
+
+
+def best_of_ours(rows: list[dict], multipliers) -> dict:
+    """Per budget multiplier: in how many settings permutation / kernel had the lower mean error."""
+    table = {}
+    for multiplier in multipliers:
+        wins = {"permutation": 0, "kernel": 0}
+        for kind, n in sorted({(r["game"], r["n"]) for r in rows}):
+            errors = {r["method"]: r["rel_error_mean"] for r in rows if r["game"] == kind and r["n"] == n
+                      and r["multiplier"] == multiplier and r["method"] in wins}
+            if len(errors) == 2:
+                wins[min(errors, key=errors.get)] += 1
+        table[str(multiplier)] = wins
     return table
 
 
@@ -332,130 +393,149 @@ def exact_check(n: int = 12) -> dict:
     }
 
 
+def overhead_check(n: int = 64, multiplier: int = 40, seeds: int = 3) -> dict:
+    """Estimator seconds outside the game at n = 64, 40 n evaluations, against the shipped CTC model's seconds per
+    evaluation (batched, on the 11-word sample), measured in this run."""
+    import torch
+
+    import sgpa
+    from sgpa.attribution.estimators.result import all_coalitions
+
+    overhead = {}
+    for method in ("auto", "kernel", "permutation"):
+        seconds = []
+        for seed in range(seeds):
+            value_fn, _ = make_game("audio", n, seed)
+            game = Game(value_fn, n, batch_size=256)
+            t0 = time.perf_counter()
+            estimate(game, method, budget=multiplier * n, seed=seed)
+            seconds.append((time.perf_counter() - t0 - game.eval_seconds) / game.n_evaluations)
+        overhead[method] = float(np.mean(seconds))
+    torch.set_num_threads(1)
+    backend = sgpa.load_backend()
+    segmentation = sgpa.align("data_samples/slt_0000.wav", REAL_GAMES[1][2], aligner=backend.acoustic_model,
+                              grid="wav2vec2")
+    waveform, _ = sgpa.api.read_waveform("data_samples/slt_0000.wav")
+    model_game = backend.prepare(waveform, segmentation)
+    coalitions = all_coalitions(model_game.n_players)[np.random.default_rng(0).permutation(2**model_game.n_players)[:256]]
+    t0 = time.perf_counter()
+    model_game.log_probs(coalitions)
+    per_evaluation = (time.perf_counter() - t0) / len(coalitions)
+    return {"n": n, "multiplier": multiplier, "estimator_seconds_per_evaluation": overhead,
+            "model": "shipped CTC recogniser (sgpa-ctc-en), 11-word sample, batches, 1 thread",
+            "model_seconds_per_evaluation": per_evaluation,
+            "overhead_share": {m: v / per_evaluation for m, v in overhead.items()}}
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
-def target_checks(rows: list[dict], equal_error: list[dict], auto_method: str) -> list[dict]:
-    checks = []
-    for kind, n in sorted({(r["game"], r["n"]) for r in rows}):
-        at_10n = [r for r in rows if r["game"] == kind and r["n"] == n
-                  and r["method"] == auto_method and r["budget"] == 10 * n]
-        if at_10n:
-            error = at_10n[0]["rel_error_mean"]
-            checks.append({"target": "rel. error <= 5% at 10 n evaluations", "game": kind, "n": n,
-                           "method": auto_method, "value": error, "met": error <= TARGET_ERROR,
-                           "unit": "percent"})
-    for entry in equal_error:
-        ours_, theirs = entry.get(auto_method), entry.get("shap-permutation")
-        lower_bound = False
-        if theirs is None and ours_ is not None:
-            # shap never got there: its largest run gives a lower bound on the ratio.
-            theirs = max(r["evaluations_mean"] for r in rows if r["game"] == entry["game"]
-                         and r["n"] == entry["n"] and r["method"] == "shap-permutation")
-            lower_bound = True
-        ratio = None if ours_ is None or theirs is None else theirs / ours_
-        checks.append({"target": f"shap-permutation evals / ours at {entry['target']:.0%} error >= 2",
-                       "game": entry["game"], "n": entry["n"], "method": auto_method,
-                       "value": ratio, "met": None if ratio is None else ratio >= 2, "unit": "ratio",
-                       "lower_bound": lower_bound})
-    return checks
+def fmt_error(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def markdown(report: dict) -> str:
     rows = report["curves"]
+    multipliers = report["budget_multipliers"]
     lines = [
-        "# Shapley estimators: relative error against model evaluations",
+        "# Shapley estimators: relative error against model evaluations, side by side with shapiq",
         "",
         f"Command: `{report['command']}`  ",
-        f"Machine: {report['machine']}; {report['seconds']:.0f} s in all; seeds per point: {report['seeds']}.",
+        f"Machine: {report['machine']}; {report['seconds']:.0f} s in all; seeds per point: {report['seeds']}; "
+        f"shapiq {report['versions']['shapiq']}, lightgbm {report['versions']['lightgbm']}, "
+        f"shap {report['versions']['shap']}.",
         "",
-        "Relative L2 error ||phi_hat - phi|| / ||phi|| averaged over seeds (one random game per seed), and",
-        "the mean number of evaluations each method actually made. Budgets are multiples of n.",
+        "Relative L2 error ||phi_hat - phi|| / ||phi|| against exact values (closed form or enumeration), averaged",
+        "over seeds (synthetic games: one random game per seed; real games: the same game, other samples). Budgets are",
+        "multiples of n; budgets of 2**n or more are left out (every method is exact there).",
         "",
-    ]
-    lines += ["## Summary", ""]
-    for target in ("rel. error <= 5% at 10 n evaluations", "shap-permutation evals / ours"):
-        for kind in sorted({c["game"] for c in report["targets"]}):
-            checks = [c for c in report["targets"]
-                      if c["target"].startswith(target) and c["game"] == kind and c["met"] is not None]
-            met = sum(c["met"] for c in checks)
-            lines.append(f"- {target}{' ... >= 2' if 'shap' in target else ''}, {kind} games: "
-                         f"met in {met} of {len(checks)} measurable settings.")
-    lines += [
-        "- One antithetic pair of permutations is exact on games without interactions of order 3 or",
-        "  more, so on the audio-shaped games ours and shap's permutation sampler both reach 5 % with",
-        "  their first pair (2 n evaluations for ours, 2 n + 1 for shap's): a 2x saving at that error",
-        "  would take fewer than n evaluations, less than one per player.",
-        "- The random games put most of their weight on interactions of order 2-6 between arbitrary",
-        "  players; no sampler here gets within 5 % at 10 n evaluations on them.",
+        "## Target: `auto` against the best shapiq approximator, by budget",
+        "",
+        "Geometric mean over settings of the mean error; settings where every compared method ran at that budget.",
         "",
     ]
-    lines += ["## Exact enumeration", ""]
+    methods = [m for m in METHODS]
+    lines += ["| budget | settings | " + " | ".join(methods) + " | best shapiq | auto / best shapiq | met |",
+              "|---|---|" + "---|" * len(methods) + "---|---|---|"]
+    for multiplier, entry in report["geometric_means"].items():
+        shapiq_errors = {m: entry[m] for m in SHAPIQ if m in entry}
+        best = min(shapiq_errors, key=shapiq_errors.get)
+        ratio = entry["auto"] / shapiq_errors[best]
+        cells = [fmt_error(entry.get(m)) for m in methods]
+        lines.append(f"| {multiplier} n | {entry['settings']} | " + " | ".join(cells)
+                     + f" | {best} | {ratio:.2f} | {'yes' if ratio <= 1.0 else '**no**'} |")
+    oh = report["overhead"]
+    lines += ["", "## Estimator overhead", "",
+              f"n = {oh['n']}, {oh['multiplier']} n evaluations (audio game), estimator seconds outside the game per "
+              f"evaluation, against {oh['model']}: {oh['model_seconds_per_evaluation'] * 1e3:.1f} ms per evaluation "
+              "(measured in this run).", "",
+              "| method | estimator ms / evaluation | share of the model's time | target <= 10 % |", "|---|---|---|---|"]
+    for method, seconds in oh["estimator_seconds_per_evaluation"].items():
+        share = oh["overhead_share"][method]
+        lines.append(f"| {method} | {seconds * 1e3:.3f} | {share:.1%} | {'yes' if share <= 0.10 else '**no**'} |")
+    lines += ["", "## Which of ours wins, by budget", "",
+              "Settings in which permutation / kernel had the lower mean error (what `auto` follows).", "",
+              "| budget | permutation | kernel |", "|---|---|---|"]
+    for multiplier, wins in report["best_of_ours"].items():
+        lines.append(f"| {multiplier} n | {wins['permutation']} | {wins['kernel']} |")
     ex = report["exact_check"]
-    lines += [f"n = {ex['n']}: {ex['n_evaluations']} evaluations (2**n = {ex['expected']}) in "
-              f"{ex['n_batches']} batches of {ex['batch_size']}; max |error| vs closed form "
-              f"{ex['max_abs_error_vs_closed_form']:.1e}; efficiency gap {ex['efficiency_gap']:.1e}.", ""]
-    lines += ["## Targets", "", "| target | game | n | method | value | met |", "|---|---|---|---|---|---|"]
-    for check in report["targets"]:
-        value = "n/a" if check["value"] is None else (
-            f"{check['value']:.2%}" if check["unit"] == "percent"
-            else (">" if check.get("lower_bound") else "") + f"{check['value']:.2f}x")
-        met = {True: "yes", False: "**no**", None: "n/a"}[check["met"]]
-        lines.append(f"| {check['target']} | {check['game']} | {check['n']} | {check['method']} | {value} | {met} |")
-    lines += ["", "## Evaluations needed to reach a mean relative error", "",
-              "| game | n | target | " + " | ".join(METHODS) + " |",
-              "|---|---|---|" + "---|" * len(METHODS)]
+    lines += ["", "## Exact enumeration", "",
+              f"n = {ex['n']}: {ex['n_evaluations']} evaluations (2**n = {ex['expected']}) in {ex['n_batches']} "
+              f"batches of {ex['batch_size']}; max |error| vs closed form {ex['max_abs_error_vs_closed_form']:.1e}; "
+              f"efficiency gap {ex['efficiency_gap']:.1e}.", ""]
+    lines += ["## Evaluations needed to reach a mean relative error of 5 % and 1 %", "",
+              "| game | n | target | " + " | ".join(methods) + " |", "|---|---|---|" + "---|" * len(methods)]
     for entry in report["equal_error"]:
-        cells = ["-" if entry[m] is None else f"{entry[m]:.0f}" for m in METHODS]
+        cells = ["-" if entry[m] is None else f"{entry[m]:.0f}" for m in methods]
         lines.append(f"| {entry['game']} | {entry['n']} | {entry['target']:.0%} | " + " | ".join(cells) + " |")
-    lines += ["", f"(\"-\": not reached within {max(BUDGET_MULTIPLIERS)} n evaluations.)", ""]
-    lines += ["## Which of our sampled Shapley estimators is most accurate, by budget", "",
-              "Number of (game, n) settings in which each had the lowest mean error at that budget.", "",
-              "| budget | " + " | ".join(SAMPLED_OURS) + " |", "|---|" + "---|" * len(SAMPLED_OURS)]
-    for multiplier, wins in report["winners"].items():
-        lines.append(f"| {multiplier} n | " + " | ".join(str(wins[m]) for m in SAMPLED_OURS) + " |")
-    lines += ["", "## Error curves", ""]
+    lines += ["", f"(\"-\": not reached below {max(multipliers)} n evaluations or 2**n.)", "", "## Error curves", ""]
     for kind, n in sorted({(r["game"], r["n"]) for r in rows}):
-        budgets = sorted({r["budget"] for r in rows if r["game"] == kind and r["n"] == n})
-        lines += [f"### {kind}, n = {n}", "",
-                  "| method | " + " | ".join(f"{b // n} n" for b in budgets) + " |",
-                  "|---|" + "---|" * len(budgets)]
-        for name in METHODS:
+        present = sorted({r["multiplier"] for r in rows if r["game"] == kind and r["n"] == n})
+        lines += [f"### {kind}, n = {n}", "", "| method | " + " | ".join(f"{m} n" for m in present) + " |",
+                  "|---|" + "---|" * len(present)]
+        for name in methods:
             cells = []
-            for budget in budgets:
-                match = [r for r in rows if r["game"] == kind and r["n"] == n
-                         and r["method"] == name and r["budget"] == budget]
-                cells.append("-" if not match else
-                             f"{match[0]['rel_error_mean']:.2%} ({match[0]['evaluations_mean']:.0f})")
+            for multiplier in present:
+                match = [r for r in rows if r["game"] == kind and r["n"] == n and r["method"] == name
+                         and r["multiplier"] == multiplier]
+                cells.append("-" if not match else fmt_error(match[0]["rel_error_mean"]))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["Cells: mean relative error (mean evaluations made).", ""]
+    lines += ["Cells: mean relative error over seeds (\"-\": below the method's minimum budget).", ""]
     return "\n".join(lines)
 
 
 def main() -> None:
+    from importlib.metadata import version
+    from multiprocessing import Pool
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="n = 8, 16 and two seeds")
+    parser.add_argument("--quick", action="store_true", help="n = 8, 16 and two seeds, no real games")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (settings run in parallel)")
     args = parser.parse_args()
-    sizes = (8, 16) if args.quick else (8, 16, 24, 32, 64)
-    seeds = 2 if args.quick else 8
-    kinds = ("audio", "random", "audio-logsigmoid")
+    seeds = 2 if args.quick else 10
+    multipliers = BUDGET_MULTIPLIERS
     t0 = time.perf_counter()
-    rows = measure_curves(kinds, sizes, seeds)
-    equal_error = equal_error_table(rows)
-    auto_method = "auto"
+    tasks = [(kind, n, seeds, multipliers) for kind, n in settings(args.quick)]
+    tasks.sort(key=lambda task: -task[1])  # the largest games first, so the pool ends together
+    if any(kind == "ctc" for kind, *_ in tasks):
+        real_games()  # enumerate (or load) the real games once, before the workers read the cache
+    with Pool(args.workers) as pool:
+        rows = [row for part in pool.imap_unordered(measure_setting, tasks) for row in part]
+    rows.sort(key=lambda r: (r["game"], r["n"], list(METHODS).index(r["method"]), r["multiplier"]))
     report = {
         "command": "python benchmarks/estimators.py" + (" --quick" if args.quick else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        "versions": {name: version(name) for name in ("shapiq", "lightgbm", "shap")},
         "seeds": seeds,
-        "budget_multipliers": BUDGET_MULTIPLIERS,
-        "auto_method": auto_method,
+        "budget_multipliers": multipliers,
         "exact_check": exact_check(),
         "curves": rows,
-        "equal_error": equal_error,
-        "winners": winners(rows),
+        "geometric_means": geometric_means(rows, multipliers),
+        "equal_error": equal_error_table(rows),
+        "best_of_ours": best_of_ours(rows, multipliers),
     }
-    report["targets"] = target_checks(rows, equal_error, auto_method)
+    report["overhead"] = overhead_check()
     report["seconds"] = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "_quick" if args.quick else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sgpa.audio import MAX_DURATION_S, load_audio, resample, validate_waveform, waveform_info
+from sgpa.audio import MAX_DURATION_S, frame_rms, load_audio, resample, validate_waveform, waveform_info
 from sgpa.ctc import (
     AcousticModel,
     align_characters,
@@ -33,6 +33,7 @@ from sgpa.refine import MIN_PAUSE_S, RefinementParameters, find_pauses, refine_b
 from sgpa.segmentation import ModelInfo, Quality, Segmentation, TranscriptInfo
 from sgpa.text import NormalizedWord, expand_word, normalize_transcript
 from sgpa.tokens import GRID_PRESETS, GridSpec, map_to_tokens, resolve_grid
+from sgpa.vad import FRAME_HOP_S, FRAME_WINDOW_S, quiet_frames
 from sgpa.word_spans import RawWordSpan, delimiter_times_s, raw_word_spans
 
 #: The rate every waveform is brought to (the acoustic models' and the backends').
@@ -175,12 +176,14 @@ def gate_to_speech(
     sample_rate: int,
     acoustic_model: AcousticModel,
     detector: str = "energy",
+    quiet: np.ndarray | None = None,
 ) -> np.ndarray:
     """Only blanks before the energy onset and after the energy offset of the speech (see ``speech_extent_s``).
 
-    Left as it is when the speech region would be too short to spell the transcript.
+    Left as it is when the speech region would be too short to spell the transcript. ``quiet``: the speech
+    detector's mask of 5 ms frames without speech (:func:`sgpa.vad.quiet_frames`), when the caller has it.
     """
-    onset_s, offset_s = speech_extent_s(waveform, sample_rate, detector=detector)
+    onset_s, offset_s = speech_extent_s(waveform, sample_rate, detector=detector, quiet=quiet)
     frame_s = acoustic_model.frame_duration_s
     first, end = int(onset_s / frame_s), min(log_probs.shape[0], int(np.ceil(offset_s / frame_s)))
     if end - first < min_frames_needed(label_ids):
@@ -232,8 +235,18 @@ def align_timed(
     timings["forward_s"], clock = now - clock, now
 
     label_ids, word_index = label_sequence(words, acoustic_model.vocabulary, acoustic_model.word_delimiter)
+    # One pass of frame energies and one speech mask for the speech gate, stage 2's cost and stage 3's pauses (they
+    # share the 5 ms hop and 20 ms window; each computed its own before, three passes and two detector runs).
+    rms = quiet = None
+    if (refinement.hop_s, refinement.window_s) == (FRAME_HOP_S, FRAME_WINDOW_S):
+        hop_length = max(1, round(FRAME_HOP_S * rate))
+        rms = frame_rms(waveform, max(hop_length, round(FRAME_WINDOW_S * rate)), hop_length)
+    if config.speech_gate or config.min_pause_s > 0:
+        quiet = quiet_frames(waveform, rate, config.speech_detector, hop_s=FRAME_HOP_S, window_s=FRAME_WINDOW_S,
+                             rms=rms)
     if config.speech_gate:
-        log_probs = gate_to_speech(log_probs, label_ids, waveform, rate, acoustic_model, config.speech_detector)
+        log_probs = gate_to_speech(log_probs, label_ids, waveform, rate, acoustic_model, config.speech_detector,
+                                   quiet=quiet)
     characters = align_characters(
         log_probs, label_ids, word_index, acoustic_model.blank_id, acoustic_model.frame_duration_s
     )
@@ -247,7 +260,8 @@ def align_timed(
 
     interpolated = [span.interpolated for span in raw]
     cuts, refined = refine_boundaries(
-        waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated, anchors_s=anchors
+        waveform, rate, [(span.start_s, span.end_s) for span in raw], refinement, fixed=interpolated, anchors_s=anchors,
+        rms=rms,
     )
     # Cuts between two spelled words; with refine_interior off they all stay at stage 1's cut (counted as fallbacks).
     attempted = [
@@ -260,7 +274,8 @@ def align_timed(
 
     cuts = enforce_min_duration(cuts, config.min_word_duration_s, info.duration_s)
     raw_spans = [(span.start_s, span.end_s) for span in raw]
-    pauses = (find_pauses(waveform, rate, raw_spans, config.min_pause_s, config.speech_detector)
+    pauses = (find_pauses(waveform, rate, raw_spans, config.min_pause_s, config.speech_detector, hop_s=FRAME_HOP_S,
+                          quiet=quiet)
               if config.min_pause_s > 0 else {})
     segments = build_word_segments(words, raw, cuts, refined, pauses)
     if config.max_players is not None:

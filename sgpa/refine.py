@@ -99,11 +99,17 @@ def normalise(values: np.ndarray, low_percentile: float = 5, high_percentile: fl
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
-def acoustic_features(waveform: np.ndarray, sample_rate: int, parameters: RefinementParameters) -> AcousticFeatures:
-    """Energy and the combined cost ``alpha * energy_dB + (1 - alpha) * flux``, both normalised per utterance."""
+def acoustic_features(
+    waveform: np.ndarray, sample_rate: int, parameters: RefinementParameters, rms: np.ndarray | None = None
+) -> AcousticFeatures:
+    """Energy and the combined cost ``alpha * energy_dB + (1 - alpha) * flux``, both normalised per utterance.
+
+    ``rms``: the frames' RMS at the parameters' hop and window, when the caller has it already.
+    """
     hop_length = max(1, round(parameters.hop_s * sample_rate))
     frame_length = max(hop_length, round(parameters.window_s * sample_rate))
-    rms = frame_rms(waveform, frame_length, hop_length)
+    if rms is None:
+        rms = frame_rms(waveform, frame_length, hop_length)
     energy = normalise(20 * np.log10(rms + 1e-8))
     flux = normalise(spectral_flux(waveform, hop_length, frame_length), 0, 95)
     cost = parameters.alpha * energy + (1 - parameters.alpha) * flux
@@ -193,6 +199,7 @@ def refine_boundaries(
     parameters: RefinementParameters,
     fixed: list[bool] | None = None,
     anchors_s: list[float | None] | None = None,
+    rms: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut points tiling the words, from their raw spans.
 
@@ -209,6 +216,8 @@ def refine_boundaries(
         Per cut between words (``n - 1`` entries): stage 1's own estimate of it, e.g. the centre of the CTC
         word delimiter (:func:`sgpa.word_spans.delimiter_times_s`), used wherever the cut is not moved by the
         acoustic evidence; ``None`` (or no list) means the raw gap midpoint.
+    rms
+        The frames' RMS at the parameters' hop and window (:func:`sgpa.audio.frame_rms`), when the caller has it.
 
     Returns
     -------
@@ -220,7 +229,7 @@ def refine_boundaries(
     """
     n_words = len(spans_s)
     fixed = fixed or [False] * n_words
-    features = acoustic_features(waveform, sample_rate, parameters)
+    features = acoustic_features(waveform, sample_rate, parameters, rms=rms)
     cuts = np.zeros(n_words + 1)
     refined = np.zeros(n_words + 1, dtype=bool)
     if fixed[0]:
@@ -255,16 +264,19 @@ def find_pauses(
     min_pause_s: float = MIN_PAUSE_S,
     detector: str = "energy",
     hop_s: float = 0.005,
+    quiet: np.ndarray | None = None,
 ) -> dict[int, tuple[float, float]]:
     """Pauses between consecutive words: ``{i: (start_s, end_s)}`` for the boundary between word ``i - 1`` and ``i``.
 
     Between the two words' raw CTC spans, the longest run of frames without speech (:func:`sgpa.vad.quiet_frames`:
     below the speech gate's energy threshold, or outside Silero VAD's speech) is a pause when it lasts at least
-    ``min_pause_s``. Quiet frames only: a word the model ended early keeps its tail.
+    ``min_pause_s``. Quiet frames only: a word the model ended early keeps its tail. ``quiet``: that mask, when the
+    caller has it already.
     """
     from sgpa.vad import quiet_frames
 
-    quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s)
+    if quiet is None:
+        quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s)
     hop = max(1, round(hop_s * sample_rate)) / sample_rate
     pauses: dict[int, tuple[float, float]] = {}
     for index in range(1, len(raw_spans_s)):
@@ -291,18 +303,21 @@ def speech_extent_s(
     hop_s: float = 0.005,
     window_s: float = 0.02,
     detector: str = "energy",
+    quiet: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Where speech starts and ends, widened by ``margin_s`` on both sides (clipped to the audio).
 
     ``detector="energy"``: the first and last frame whose RMS reaches ``threshold_ratio`` times the utterance's
     95th-percentile RMS; ``"silero"``: the first and last frame of Silero VAD's speech (:mod:`sgpa.vad`).
-    Returns ``(onset_s, offset_s)``; the whole audio when no speech is found.
+    Returns ``(onset_s, offset_s)``; the whole audio when no speech is found. ``quiet``: the detector's mask
+    (:func:`sgpa.vad.quiet_frames` at this hop), when the caller has it already.
     """
     from sgpa.vad import quiet_frames
 
     hop_length = max(1, round(hop_s * sample_rate))
-    quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s, window_s=window_s,
-                         threshold_ratio=threshold_ratio)
+    if quiet is None:
+        quiet = quiet_frames(waveform, sample_rate, detector, hop_s=hop_s, window_s=window_s,
+                             threshold_ratio=threshold_ratio)
     loud = np.flatnonzero(~quiet)
     duration_s = waveform.size / sample_rate
     if loud.size == 0:

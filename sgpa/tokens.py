@@ -50,23 +50,13 @@ def resolve_grid(grid: str | float | GridSpec, offset_s: float = 0.0) -> GridSpe
     return GridSpec(name=f"custom-{duration * 1000:g}ms", token_duration_s=duration, offset_s=offset_s)
 
 
+#: Tokens handled at a time by :func:`assign_tokens` (bounds its matrix of token-segment overlaps).
+TOKEN_BLOCK = 512
+
+
 def token_count(duration_s: float, spec: GridSpec) -> int:
     """Tokens needed to cover ``[offset_s, duration_s]``: the last one may extend past the audio."""
     return max(0, ceil(round((duration_s - spec.offset_s) / spec.token_duration_s, 9)))
-
-
-def token_overlaps(
-    token_start_s: float, token_end_s: float, edges_s: np.ndarray
-) -> tuple[int, np.ndarray]:
-    """Overlap (seconds) of one token with the tiled segments whose boundaries are ``edges_s``.
-
-    ``edges_s`` (``[n + 1]``, non-decreasing) bound segments ``[edges_s[i], edges_s[i + 1])``.
-    Returns the index of the first segment touched and the overlaps of the touched segments.
-    """
-    first = max(0, int(np.searchsorted(edges_s, token_start_s, side="right")) - 1)
-    last = min(edges_s.size - 1, int(np.searchsorted(edges_s, token_end_s, side="left")))
-    starts, ends = edges_s[first:last], edges_s[first + 1 : last + 1]
-    return first, np.clip(np.minimum(ends, token_end_s) - np.maximum(starts, token_start_s), 0.0, None)
 
 
 def assign_tokens(
@@ -90,14 +80,24 @@ def assign_tokens(
     n_tokens = token_count(duration_s, spec)
     segment = np.full(n_tokens, -1, dtype=np.int64)
     straddling = np.zeros(n_tokens, dtype=bool)
-    for token in range(n_tokens):
-        start = spec.offset_s + token * spec.token_duration_s
-        end = min(start + spec.token_duration_s, duration_s)  # time past the audio belongs to no one
-        first, overlaps = token_overlaps(start, end, edges_s)
-        if overlaps.size == 0:
+    token_starts = spec.offset_s + np.arange(n_tokens) * spec.token_duration_s
+    token_ends = np.minimum(token_starts + spec.token_duration_s, duration_s)  # time past the audio belongs to no one
+    # The segments each token touches: from the one holding its start to the one holding its end
+    firsts = np.maximum(0, np.searchsorted(edges_s, token_starts, side="right") - 1)
+    lasts = np.minimum(edges_s.size - 1, np.searchsorted(edges_s, token_ends, side="left"))
+    for block in range(0, n_tokens, TOKEN_BLOCK):  # blocks of tokens against the few segments in their time range
+        rows = slice(block, min(block + TOKEN_BLOCK, n_tokens))
+        low, high = int(firsts[rows].min()), int(lasts[rows].max())
+        if high <= low:
             continue
-        segment[token] = first + int(np.argmax(overlaps))
-        straddling[token] = np.count_nonzero(overlaps > _EPSILON_S) > 1
+        segments = np.arange(low, high)
+        overlaps = np.clip(np.minimum(edges_s[low + 1 : high + 1], token_ends[rows, None])
+                           - np.maximum(edges_s[low:high], token_starts[rows, None]), 0.0, None)
+        touched = (segments >= firsts[rows, None]) & (segments < lasts[rows, None])
+        overlaps = np.where(touched, overlaps, -1.0)  # below every real overlap: argmax keeps the earliest tie
+        has_any = touched.any(axis=1)
+        segment[rows] = np.where(has_any, low + np.argmax(overlaps, axis=1), -1)
+        straddling[rows] = np.count_nonzero(overlaps > _EPSILON_S, axis=1) > 1
     return segment, straddling
 
 

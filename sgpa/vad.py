@@ -17,6 +17,9 @@ from sgpa.errors import InputError
 
 SPEECH_DETECTORS = ("energy", "silero")
 ENERGY_THRESHOLD_RATIO = 0.05
+#: Hop and window of the detector's frames (the speech gate's, the pauses' and stage 2's energy frames).
+FRAME_HOP_S = 0.005
+FRAME_WINDOW_S = 0.02
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,15 +46,20 @@ def quiet_frames(
     waveform: np.ndarray,
     sample_rate: int,
     detector: str = "energy",
-    hop_s: float = 0.005,
-    window_s: float = 0.02,
+    hop_s: float = FRAME_HOP_S,
+    window_s: float = FRAME_WINDOW_S,
     threshold_ratio: float = ENERGY_THRESHOLD_RATIO,
+    rms: np.ndarray | None = None,
 ) -> np.ndarray:
     """bool ``[1 + n_samples // hop]``: the frames (centred every ``hop_s``) that hold no speech — for ``"energy"``,
-    RMS below ``threshold_ratio`` times the utterance's 95th-percentile RMS."""
+    RMS below ``threshold_ratio`` times the utterance's 95th-percentile RMS.
+
+    ``rms``: the frames' RMS (:func:`sgpa.audio.frame_rms` at this hop and window) when the caller has it already.
+    """
     hop_length = max(1, round(hop_s * sample_rate))
     if detector == "energy":
-        rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
+        if rms is None:
+            rms = frame_rms(waveform, max(hop_length, round(window_s * sample_rate)), hop_length)
         return rms < threshold_ratio * np.percentile(rms, 95)
     if detector == "silero":
         centres_s = np.arange(1 + len(waveform) // hop_length) * hop_length / sample_rate

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from sgpa.errors import InputError
 from sgpa.segmentation import ContextSpan, WordSegment
+from sgpa import tokens
 from sgpa.tokens import GRID_PRESETS, GridSpec, assign_tokens, map_to_tokens, resolve_grid, token_count
 
 LFM2 = GridSpec("lfm2-audio", 0.08)
@@ -96,3 +97,41 @@ def test_every_token_has_one_owner_and_word_spans_are_contiguous_and_ordered(gap
             assert np.all(np.diff(mine) == 1)
     words_only = owner[owner >= 0]
     assert np.all(np.diff(words_only) >= 0)  # words keep their order on the grid
+
+
+def _assign_one_token_at_a_time(edges_s, duration_s, spec):
+    """The plain reading of assign_tokens' contract, one token at a time (the reference for the vectorised one)."""
+    n_tokens = tokens.token_count(duration_s, spec)
+    segment = np.full(n_tokens, -1)
+    straddling = np.zeros(n_tokens, dtype=bool)
+    for token in range(n_tokens):
+        start = spec.offset_s + token * spec.token_duration_s
+        end = min(start + spec.token_duration_s, duration_s)
+        first = max(0, int(np.searchsorted(edges_s, start, side="right")) - 1)
+        last = min(edges_s.size - 1, int(np.searchsorted(edges_s, end, side="left")))
+        overlaps = np.clip(np.minimum(edges_s[first + 1 : last + 1], end) - np.maximum(edges_s[first:last], start), 0, None)
+        if overlaps.size:
+            segment[token] = first + int(np.argmax(overlaps))
+            straddling[token] = np.count_nonzero(overlaps > 1e-6) > 1
+    return segment, straddling
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_token_assignment_equals_one_token_at_a_time(seed):
+    rng = np.random.default_rng(seed)
+    duration_s = float(rng.uniform(0.5, 30.0))
+    inner = np.sort(rng.uniform(0, duration_s, size=int(rng.integers(1, 200))))
+    if seed % 3 == 0:  # exact ties and zero-length segments
+        inner = np.round(inner, 2)
+    edges = np.concatenate([[0.0], inner, [duration_s]])
+    spec = tokens.GridSpec(name="test", token_duration_s=float(rng.choice([0.02, 0.04, 0.08])),
+                           offset_s=float(rng.choice([0.0, 0.01])))
+    old_block = tokens.TOKEN_BLOCK
+    tokens.TOKEN_BLOCK = int(rng.choice([7, 512]))  # blocks that cut the grid anywhere
+    try:
+        segment, straddling = tokens.assign_tokens(edges, duration_s, spec)
+    finally:
+        tokens.TOKEN_BLOCK = old_block
+    expected_segment, expected_straddling = _assign_one_token_at_a_time(edges, duration_s, spec)
+    np.testing.assert_array_equal(segment, expected_segment)
+    np.testing.assert_array_equal(straddling, expected_straddling)
