@@ -210,7 +210,9 @@ def test_regression_enumerates_whole_sizes_when_the_budget_allows():
     enumerated, sampled = regression.plan_enumeration(n, 400, masses)
     assert enumerated == [1, 9, 2, 8] and sampled == [3, 4, 5, 6, 7]
     assert regression.plan_enumeration(n, 2**n - 2, masses) == (list(range(1, n)), [])
-    assert regression.plan_enumeration(n, 30, masses)[0] == []
+    # Sizes 1 and n - 1 whenever they fit (20 coalitions here), nothing below that
+    assert regression.plan_enumeration(n, 30, masses) == ([1, 9], [2, 3, 4, 5, 6, 7, 8])
+    assert regression.plan_enumeration(n, 19, masses)[0] == []
 
 
 def test_permutation_quadruples_stratify_positions():
@@ -315,6 +317,8 @@ def test_auto_picks_exact_then_regression_then_permutation_as_the_budget_shrinks
     assert estimate(Game(value_fn, n), budget=2**n).method == "exact"
     assert estimate(Game(value_fn, n), budget=5 * n).method == "permutation"
     assert estimate(Game(value_fn, n), budget=6 * n).method == "kernel"
+    assert estimate(Game(value_fn, n), budget=3 * n).method == "kernel"
+    assert estimate(Game(value_fn, n), budget=2 * n).method == "permutation"
     small, _ = interactions(8, seed=15)  # 255 evaluations for 8 players: sample, don't enumerate
     assert estimate(Game(small, 8), budget=2**8 - 1).method == "kernel"
 
@@ -494,9 +498,10 @@ def test_auto_says_which_method_it_picked_and_why():
     n = 13
     value_fn, _ = interactions(n, seed=15)
     sampled = estimate(Game(value_fn, n), budget=4 * n)
-    assert sampled.method == "permutation" and "below 6" in sampled.method_reason
+    assert sampled.method == "permutation" and "from 4 to 6 per player" in sampled.method_reason
     regression_result = estimate(Game(value_fn, n), budget=40 * n)
-    assert regression_result.method == "kernel" and "at least 6" in regression_result.method_reason
+    assert regression_result.method == "kernel" and "from 6 per player" in regression_result.method_reason
+    assert "below 3 per player" in estimate(Game(value_fn, n), budget=2 * n).method_reason
     small, _ = interactions(8, seed=1)
     assert "2**8" in estimate(Game(small, 8), budget=256).method_reason
     assert estimate(Game(value_fn, n), "kernel", budget=40 * n).method_reason is None

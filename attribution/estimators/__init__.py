@@ -29,7 +29,9 @@ from sgpa.errors import InputError
 
 METHODS = ("auto", "exact", "permutation", "kernel", "loo", "banzhaf")
 EXACT_MAX_PLAYERS = 12
-REGRESSION_FROM = 6  # evaluations per player from which "auto" prefers the regression
+#: Evaluations per player from which "auto" prefers each sampler (a budget of 2**n is enumerated): read off the
+#: side-by-side table in benchmarks/results/estimators.md (see :func:`auto_method`).
+AUTO_TABLE = ((0.0, "permutation"), (3.0, "kernel"), (4.0, "permutation"), (6.0, "kernel"))
 
 
 def default_budget(n_players: int) -> int:
@@ -41,11 +43,12 @@ def auto_method(n_players: int, budget: int) -> str:
     """The estimator "auto" runs: exact if affordable, else the sampler most accurate at this budget.
 
     Measured side by side (``benchmarks/results/estimators.md``: audio-shaped, saturating and random games at
-    n = 8 to 64 and three real CTC games, 10 seeds each), the geometric mean over settings of the error ratio
-    kernel / permutation is 1.05 at 3 n evaluations, 1.04 at 4 n, 0.93 at 6 n, 0.82 at 8 n and 0.79 at 10 n, and the
-    regression stays ahead from there on (its screened third- and fifth-order terms enter from 10 n): antithetic
-    permutations below 6 evaluations per player (the regression is barely determined there and its error explodes
-    at 2 n), the paired regression ("kernel") from 6 n on.
+    n = 8 to 64 and three real CTC games, 10 seeds each; geometric mean over the 15 settings of the mean relative
+    error), :data:`AUTO_TABLE`: antithetic permutations below 3 evaluations per player (one pair; the regression is
+    not determined there), the regression at 3 n (sizes 1 and n - 1 enumerated: 10.5 % against 13.1 %), antithetic
+    permutations again at 4 n (9.5 % against 10.1 %: the few pairs sampled beyond those sizes add more noise than
+    they remove), and the regression from 6 n on (6.8 % against 7.7 % at 6 n, and further ahead at every larger
+    budget, where its screened interaction terms enter).
     """
     return auto_choice(n_players, budget)[0]
 
@@ -56,11 +59,12 @@ def auto_choice(n_players: int, budget: int) -> tuple[str, str]:
     if budget >= 2**n:
         return "exact", f"the budget ({budget}) pays for all 2**{n} = {2**n} coalitions"
     per_player = budget / n
-    if per_player < REGRESSION_FROM:
-        return "permutation", (f"{per_player:.1f} evaluations per player, below {REGRESSION_FROM}: antithetic "
-                               "permutations are the more accurate there (benchmarks/results/estimators.md)")
-    return "kernel", (f"{per_player:.1f} evaluations per player, at least {REGRESSION_FROM}: the paired regression is "
-                      "the more accurate there (benchmarks/results/estimators.md)")
+    start, method = max((row for row in AUTO_TABLE if row[0] <= per_player), key=lambda row: row[0])
+    ends = [row[0] for row in AUTO_TABLE if row[0] > start]
+    where = f"from {start:g}" if not ends else f"from {start:g} to {min(ends):g}" if start else f"below {min(ends):g}"
+    name = {"permutation": "antithetic permutations", "kernel": "the paired regression"}[method]
+    return method, (f"{per_player:.1f} evaluations per player; {where} per player {name} had the lower error "
+                    "(benchmarks/results/estimators.md)")
 
 
 def check_options(method: str, tolerance: float | None, seed: int) -> None:

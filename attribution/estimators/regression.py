@@ -9,13 +9,16 @@ The Shapley values are the solution of a weighted least-squares problem over all
 with the Shapley kernel ``k(s) = (n - 1) / (C(n, s) s (n - s))``. This module solves it on part of
 the coalitions, always a coalition together with its complement (paired sampling):
 
-1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together), while the
-   budget share a size would get from sampling is at least its number of coalitions (the rule of
-   shap's KernelExplainer); with a budget of ``2**n`` everything is enumerated and the result is exact;
+1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together): sizes 1 and ``n - 1`` whenever
+   the budget pays for them (the class with the most kernel weight; on its own it gives the average of each
+   player's first and last marginal contribution, exact for games of order two), the next ones while the budget
+   share a size would get from sampling is at least its number of coalitions (the rule of shap's KernelExplainer);
+   with a budget of ``2**n`` everything is enumerated and the result is exact;
 2. the other sizes are sampled: a size uniformly (``sampling="leverage"``, the default; Leverage
    SHAP, Musco & Witter 2025: proportional to the leverage scores) or with probability
    proportional to its kernel mass ``(n - 1) / (s (n - s))`` (``sampling="kernel"``, KernelSHAP),
-   then a uniform coalition of that size and its complement;
+   by a golden-ratio sequence (each size gets very nearly its share of any number of draws), then a uniform
+   coalition of that size and its complement, never a pair drawn before (sampling without replacement);
 3. post-stratified weights: each distinct sampled pair carries its size's whole kernel mass divided by the number of
    distinct pairs drawn at that size, so repeated draws add nothing and a size drawn completely is weighted exactly
    (importance weights ``k / p`` per draw would keep the noise of how many draws each size happened to get);
@@ -105,7 +108,11 @@ def plan_enumeration(
     enumerated: list[int] = []
     remaining = list(range(1, n))
     left = float(budget)
-    for small in range(1, n // 2 + 1):
+    if n > 2 and budget >= 2 * n:
+        # Every single player and every coalition missing one: the class with the most kernel weight, and on its
+        # own the first-and-last-marginal estimate that is exact for games of order two.
+        enumerated, remaining, left = [1, n - 1], list(range(2, n - 1)), left - 2 * n
+    for small in range(1 + bool(enumerated), n // 2 + 1):
         sizes = sorted({small, n - small})
         count = sum(comb(n, s) for s in sizes)
         share = sampling_masses[sizes].sum() / sampling_masses[remaining].sum()
@@ -360,12 +367,13 @@ def approximate(
         probabilities = sampling_masses[sizes] / sampling_masses[sizes].sum()
         drawn: list[np.ndarray] = []
         drawn_g: list[np.ndarray] = []
+        seen: set[bytes] = set()
         converged = False
         stderr = None
         round_size = max_round(n) if tolerance is None else max(8 * n, 64)
         while run.remaining > 0:
             pairs = _draw_pairs(game, rng, sizes, probabilities, min(round_size, run.remaining),
-                                max_pairs=min(10 * budget, round_size))
+                                max_pairs=min(10 * budget, round_size), seen=seen)
             if not len(pairs):
                 break
             drawn.append(pairs)
@@ -475,8 +483,14 @@ def _draw_pairs(
     probabilities: np.ndarray,
     new_budget: int,
     max_pairs: int,
+    seen: set[bytes] | None = None,
 ) -> np.ndarray:
-    """bool[m, n]: random coalitions whose pairs (the coalition and its complement) fit in ``new_budget``."""
+    """bool[m, n]: random coalitions whose pairs (the coalition and its complement) fit in ``new_budget``.
+
+    ``seen``: keys of the pairs drawn before (updated in place); a pair is drawn once (sampling without replacement
+    within its size, so a small size's share of the budget is not spent on repeats).
+    """
+    seen = set() if seen is None else seen
     n = game.n_players
     rows: list[np.ndarray] = []
     pending: set[bytes] = set()
@@ -489,13 +503,49 @@ def _draw_pairs(
         picks = np.searchsorted(cumulative, (offset + GOLDEN * np.arange(n_drawn, n_drawn + DRAW_CHUNK)) % 1.0,
                                 side="right")
         n_drawn += DRAW_CHUNK
-        # A uniform coalition of size s: the s players with the smallest random keys.
-        ranks = np.argsort(np.argsort(rng.random((DRAW_CHUNK, n)), axis=1), axis=1)
-        coalitions = ranks < sizes[picks][:, None]
+        coalitions = _uniform_coalitions(rng, sizes[picks], n)
+        coalitions = _new_pairs(rng, coalitions, seen)
         pairs = np.stack([coalitions, ~coalitions], axis=1)  # [m, 2, n]
         accepted = affordable_groups(game, pairs, pending, new_budget)
         rows.append(coalitions[:accepted])
+        seen.update(_pair_keys(coalitions[:accepted]))
         n_pairs += accepted
-        if accepted < DRAW_CHUNK:
+        if accepted < len(coalitions):
             break
     return np.concatenate(rows)
+
+
+def _uniform_coalitions(rng: np.random.Generator, sizes: np.ndarray, n: int) -> np.ndarray:
+    """bool[len(sizes), n]: a uniform coalition of each size: the players with the smallest random keys."""
+    ranks = np.argsort(np.argsort(rng.random((len(sizes), n)), axis=1), axis=1)
+    return ranks < sizes[:, None]
+
+
+def _pair_keys(coalitions: np.ndarray) -> list[bytes]:
+    """One key per pair, the same for a coalition and its complement (the member holding player 0)."""
+    canonical = np.where(coalitions[:, :1], coalitions, ~coalitions)
+    return [row.tobytes() for row in np.packbits(canonical, axis=1)]
+
+
+def _new_pairs(rng: np.random.Generator, coalitions: np.ndarray, seen: set[bytes], tries: int = 8) -> np.ndarray:
+    """``coalitions`` with every pair drawn before (or twice in this chunk) drawn again at its size, up to ``tries``
+    times; pairs still repeated after that (a nearly exhausted size) are dropped."""
+    n = coalitions.shape[1]
+    for _ in range(tries):
+        keys = _pair_keys(coalitions)
+        repeated = np.zeros(len(keys), dtype=bool)
+        fresh: set[bytes] = set()
+        for row, key in enumerate(keys):
+            repeated[row] = key in seen or key in fresh
+            fresh.add(key)
+        if not repeated.any():
+            return coalitions
+        coalitions = coalitions.copy()
+        coalitions[repeated] = _uniform_coalitions(rng, coalitions[repeated].sum(axis=1), n)
+    keys = _pair_keys(coalitions)
+    keep, fresh = [], set()
+    for row, key in enumerate(keys):
+        if key not in seen and key not in fresh:
+            keep.append(row)
+            fresh.add(key)
+    return coalitions[keep]
