@@ -210,9 +210,11 @@ def test_regression_enumerates_whole_sizes_when_the_budget_allows():
     enumerated, sampled = regression.plan_enumeration(n, 400, masses)
     assert enumerated == [1, 9, 2, 8] and sampled == [3, 4, 5, 6, 7]
     assert regression.plan_enumeration(n, 2**n - 2, masses) == (list(range(1, n)), [])
-    # Sizes 1 and n - 1 whenever they fit (20 coalitions here), nothing below that
+    # Sizes 1 and n - 1 (20 coalitions here) from 2 n to 4 n, and where their kernel weight (39 %) pays for them
     assert regression.plan_enumeration(n, 30, masses) == ([1, 9], [2, 3, 4, 5, 6, 7, 8])
     assert regression.plan_enumeration(n, 19, masses)[0] == []
+    assert regression.plan_enumeration(n, 45, masses)[0] == []
+    assert regression.plan_enumeration(n, 60, masses)[0] == [1, 9]
 
 
 def test_permutation_quadruples_stratify_positions():

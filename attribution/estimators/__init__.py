@@ -45,10 +45,10 @@ def auto_method(n_players: int, budget: int) -> str:
     Measured side by side (``benchmarks/results/estimators.md``: audio-shaped, saturating and random games at
     n = 8 to 64 and three real CTC games, 10 seeds each; geometric mean over the 15 settings of the mean relative
     error), :data:`AUTO_TABLE`: antithetic permutations below 3 evaluations per player (one pair; the regression is
-    not determined there), the regression at 3 n (sizes 1 and n - 1 enumerated: 10.5 % against 13.1 %), antithetic
-    permutations again at 4 n (9.5 % against 10.1 %: the few pairs sampled beyond those sizes add more noise than
-    they remove), and the regression from 6 n on (6.8 % against 7.7 % at 6 n, and further ahead at every larger
-    budget, where its screened interaction terms enter).
+    not determined there: 116 % against 13.1 % at 2 n), the regression at 3 n (sizes 1 and n - 1 enumerated: 10.5 %
+    against 13.1 %), antithetic permutations again at 4 n (9.5 % against 10.1 %: the few pairs sampled beyond those
+    sizes add more noise than they remove), and the regression from 6 n on (6.6 % against 7.7 % at 6 n, 4.2 % against
+    5.7 % at 10 n, and further ahead at every larger budget, where its screened interaction terms enter).
     """
     return auto_choice(n_players, budget)[0]
 

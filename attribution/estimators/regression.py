@@ -9,11 +9,11 @@ The Shapley values are the solution of a weighted least-squares problem over all
 with the Shapley kernel ``k(s) = (n - 1) / (C(n, s) s (n - s))``. This module solves it on part of
 the coalitions, always a coalition together with its complement (paired sampling):
 
-1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together): sizes 1 and ``n - 1`` whenever
-   the budget pays for them (the class with the most kernel weight; on its own it gives the average of each
-   player's first and last marginal contribution, exact for games of order two), the next ones while the budget
-   share a size would get from sampling is at least its number of coalitions (the rule of shap's KernelExplainer);
-   with a budget of ``2**n`` everything is enumerated and the result is exact;
+1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together): sizes 1 and ``n - 1`` when their
+   share of the kernel weight pays for them, and at any budget from 2 n to 4 n (on their own they give the
+   average of each player's first and last marginal contribution, exact for games of order two); the next ones
+   while the budget share a size would get from sampling is at least its number of coalitions (the rule of shap's
+   KernelExplainer); with a budget of ``2**n`` everything is enumerated and the result is exact;
 2. the other sizes are sampled: a size uniformly (``sampling="leverage"``, the default; Leverage
    SHAP, Musco & Witter 2025: proportional to the leverage scores) or with probability
    proportional to its kernel mass ``(n - 1) / (s (n - s))`` (``sampling="kernel"``, KernelSHAP),
@@ -108,9 +108,11 @@ def plan_enumeration(
     enumerated: list[int] = []
     remaining = list(range(1, n))
     left = float(budget)
-    if n > 2 and budget >= 2 * n:
-        # Every single player and every coalition missing one: the class with the most kernel weight, and on its
-        # own the first-and-last-marginal estimate that is exact for games of order two.
+    singles_share = 2 * size_masses(n)[1] / size_masses(n).sum()  # kernel weight of sizes 1 and n - 1
+    if n > 2 and budget >= 2 * n and (budget < 4 * n or budget * singles_share >= 2 * n):
+        # Every single player and every coalition missing one: on its own the first-and-last-marginal estimate,
+        # exact for games of order two. Enumerated where the budget's kernel-weighted share pays for them, and
+        # below 4 n, where the sampled pairs alone would not determine the n main effects.
         enumerated, remaining, left = [1, n - 1], list(range(2, n - 1)), left - 2 * n
     for small in range(1 + bool(enumerated), n // 2 + 1):
         sizes = sorted({small, n - small})
