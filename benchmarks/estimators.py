@@ -399,7 +399,6 @@ def overhead_check(n: int = 64, multiplier: int = 40, seeds: int = 3) -> dict:
     import torch
 
     import sgpa
-    from sgpa.attribution.estimators.result import all_coalitions
 
     overhead = {}
     for method in ("auto", "kernel", "permutation"):

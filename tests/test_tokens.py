@@ -117,7 +117,7 @@ def _assign_one_token_at_a_time(edges_s, duration_s, spec):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_vectorised_token_assignment_equals_one_token_at_a_time(seed):
+def test_vectorised_token_assignment_equals_one_token_at_a_time(seed, monkeypatch):
     rng = np.random.default_rng(seed)
     duration_s = float(rng.uniform(0.5, 30.0))
     inner = np.sort(rng.uniform(0, duration_s, size=int(rng.integers(1, 200))))
@@ -126,12 +126,8 @@ def test_vectorised_token_assignment_equals_one_token_at_a_time(seed):
     edges = np.concatenate([[0.0], inner, [duration_s]])
     spec = tokens.GridSpec(name="test", token_duration_s=float(rng.choice([0.02, 0.04, 0.08])),
                            offset_s=float(rng.choice([0.0, 0.01])))
-    old_block = tokens.TOKEN_BLOCK
-    tokens.TOKEN_BLOCK = int(rng.choice([7, 512]))  # blocks that cut the grid anywhere
-    try:
-        segment, straddling = tokens.assign_tokens(edges, duration_s, spec)
-    finally:
-        tokens.TOKEN_BLOCK = old_block
+    monkeypatch.setattr(tokens, "TOKEN_BLOCK", int(rng.choice([7, 512])))  # blocks that cut the grid anywhere
+    segment, straddling = tokens.assign_tokens(edges, duration_s, spec)
     expected_segment, expected_straddling = _assign_one_token_at_a_time(edges, duration_s, spec)
     np.testing.assert_array_equal(segment, expected_segment)
     np.testing.assert_array_equal(straddling, expected_straddling)

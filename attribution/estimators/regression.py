@@ -195,9 +195,13 @@ def distinct_pairs(pairs: np.ndarray) -> np.ndarray:
 
     ``pairs`` is bool[m, n], one member of each drawn pair; a pair drawn through either member counts once.
     """
-    canonical = np.where(pairs[:, :1], pairs, ~pairs)  # the member holding player 0
-    _, first = np.unique(np.packbits(canonical, axis=1), axis=0, return_index=True)
+    _, first = np.unique(np.packbits(canonical_members(pairs), axis=1), axis=0, return_index=True)
     return np.sort(first)
+
+
+def canonical_members(pairs: np.ndarray) -> np.ndarray:
+    """bool[m, n]: the member of each pair (a coalition or its complement) that holds player 0."""
+    return np.where(pairs[:, :1], pairs, ~pairs)
 
 
 def post_stratified_weights(n_players: int, pairs: np.ndarray) -> np.ndarray:
@@ -275,22 +279,17 @@ def screen_terms(
     fifth_players = np.sort(ranked[:MAX_FIFTH_ORDER_PLAYERS])
     fifths = np.array(list(combinations(fifth_players, 5)), dtype=int).reshape(-1, 5)
     terms: list[tuple[int, ...]] = []
-    taken = np.zeros(0, dtype=bool)
-    triples = fifths_list = None
+    taken = np.zeros(comb(len(players), 3) + len(fifths), dtype=bool)  # candidates: the triples, then the 5-sets
     design = x
     for round_ in range(SCREENING_ROUNDS):
         a, b = _normal_equations(design, w, g[:, -1:])
         residual = g[:, -1] - design @ solve_constrained(a, b, total[-1:])[:, 0]
         scores, triples = triple_scores(x, w * residual, players)
-        if len(fifths):
-            scores = np.concatenate([scores, product_scores(x, w * residual, fifths)])
-        if not len(taken):
-            taken = np.zeros(len(scores), dtype=bool)
-            fifths_list = list(map(tuple, fifths.tolist()))
+        candidates = np.concatenate([scores, product_scores(x, w * residual, fifths)]) if len(fifths) else scores
         wanted = count * (round_ + 1) // SCREENING_ROUNDS - len(terms)
-        order = np.argsort(-np.where(taken, -1.0, np.abs(scores)), kind="stable")[:max(wanted, 0)]
+        order = np.argsort(-np.where(taken, -1.0, np.abs(candidates)), kind="stable")[:max(wanted, 0)]
         taken[order] = True
-        terms += [tuple(triples[i].tolist()) if i < len(triples) else fifths_list[i - len(triples)] for i in order]
+        terms += [tuple((triples[i] if i < len(triples) else fifths[i - len(triples)]).tolist()) for i in order]
         design = odd_design(x, terms)
     return terms
 
@@ -525,8 +524,7 @@ def _uniform_coalitions(rng: np.random.Generator, sizes: np.ndarray, n: int) -> 
 
 def _pair_keys(coalitions: np.ndarray) -> list[bytes]:
     """One key per pair, the same for a coalition and its complement (the member holding player 0)."""
-    canonical = np.where(coalitions[:, :1], coalitions, ~coalitions)
-    return [row.tobytes() for row in np.packbits(canonical, axis=1)]
+    return [row.tobytes() for row in np.packbits(canonical_members(coalitions), axis=1)]
 
 
 def _new_pairs(rng: np.random.Generator, coalitions: np.ndarray, seen: set[bytes], tries: int = 8) -> np.ndarray:
