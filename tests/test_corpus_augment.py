@@ -116,3 +116,62 @@ def test_random_chain_is_deterministic_and_always_records_something():
         speed = [x["factor"] for x in a.augmentations if x["type"] == "speed"]
         factor = speed[0] if speed else 1.0
         assert a.words[2].end == pytest.approx(1.7 / factor)
+
+
+def _vowel(f0_hz: float = 110.0, formants_hz=(700.0, 1200.0, 2600.0), duration_s: float = 1.0) -> np.ndarray:
+    """A synthetic sustained vowel: a glottal pulse train at ``f0_hz`` through one resonator per formant."""
+    from scipy.signal import lfilter
+
+    n = int(duration_s * RATE)
+    source = np.zeros(n)
+    source[np.arange(0, n, RATE / f0_hz).astype(int)] = 1.0
+    radius = np.exp(-np.pi * 80.0 / RATE)  # 80 Hz bandwidth
+    for formant in formants_hz:
+        theta = 2 * np.pi * formant / RATE
+        source = lfilter([1 - radius], [1, -2 * radius * np.cos(theta), radius**2], source)
+    return (0.3 * source / np.max(np.abs(source))).astype(np.float32)
+
+
+def _formants_hz(samples: np.ndarray, n: int = 3) -> np.ndarray:
+    """The first ``n`` spectral-envelope peaks of the middle half second (LPC of order 12)."""
+    import librosa
+    from scipy.signal import find_peaks, freqz
+
+    middle = samples[RATE // 4 : 3 * RATE // 4].astype(np.float64)
+    coefficients = librosa.lpc(middle * np.hanning(len(middle)), order=12)
+    frequencies, response = freqz(1, coefficients, worN=4096, fs=RATE)
+    return frequencies[find_peaks(np.abs(response))[0][:n]]
+
+
+def _median_f0_hz(samples: np.ndarray) -> float:
+    import librosa
+
+    return float(np.median(librosa.yin(samples.astype(np.float64), fmin=60, fmax=500, sr=RATE)))
+
+
+@pytest.mark.parametrize(("ratio", "median_hz"), [(1.2, 220.0), (1.1, 110.0), (0.9, 90.0)])
+def test_voice_change_moves_pitch_and_formants_independently_and_keeps_times(ratio, median_hz):
+    samples = _vowel(110.0)
+    utt = Utterance("a", samples, RATE, [TimedWord("a", 0.0, 1.0)], [], "test", "vowel")
+    changed = augment.change_voice(utt, ratio, median_hz)
+    assert len(changed.samples) == len(samples) and changed.words == utt.words
+    assert changed.augmentations == [
+        {"type": "voice", "formant_ratio": ratio, "pitch_median_hz": median_hz, "pitch_range_factor": 1.0}]
+    assert _median_f0_hz(changed.samples) == pytest.approx(median_hz, rel=0.03)
+    assert _formants_hz(changed.samples) / _formants_hz(samples) == pytest.approx([ratio] * 3, rel=0.04)
+
+
+def test_voice_change_keeps_word_onsets():
+    utt = _bursts_utterance(tone_hz=150.0)
+    changed = augment.change_voice(utt, 1.15, 210.0)
+    assert np.allclose(_onsets_s(changed.samples), _onsets_s(utt.samples), atol=0.011)
+
+
+def test_random_voice_draws_female_and_male_targets_deterministically():
+    utt = _bursts_utterance(tone_hz=150.0)
+    records = [augment.random_voice(utt, np.random.default_rng(seed)).augmentations[0] for seed in range(20)]
+    assert records[3] == augment.random_voice(utt, np.random.default_rng(3)).augmentations[0]
+    female = [r for r in records if r["formant_ratio"] >= 1.08]
+    assert 8 <= len(female) <= 19  # 70 % expected
+    assert all(165 <= r["pitch_median_hz"] <= 255 for r in female)
+    assert all(85 <= r["pitch_median_hz"] <= 150 for r in records if r not in female)

@@ -85,3 +85,17 @@ def test_spoken_words_spell_numbers():
     assert sentences.spoken_words("25") == ["twenty", "five"]
     assert sentences.spoken_words("1984") == ["nineteen", "eighty", "four"]
     assert sentences.spoken_words("Boston") == ["boston"]
+
+
+def test_voice_conversion_is_recorded_first_and_leaves_the_other_draws_unchanged(tmp_path):
+    kwargs = dict(n=6, seed=5, voices=[("flite", "kal16")], augment_fraction=0.5, workers=1, progress=False)
+    generate.generate(tmp_path / "plain", **kwargs)
+    generate.generate(tmp_path / "converted", voice_fraction=1.0, **kwargs)
+    _, plain, _ = _read_all(tmp_path / "plain")
+    _, converted, _ = _read_all(tmp_path / "converted")
+    for utt_id, record in converted.items():
+        assert record["augmentations"][0]["type"] == "voice"
+        assert record["augmentations"][1:] == plain[utt_id]["augmentations"]
+        assert record["text"] == plain[utt_id]["text"] and record["words"] == plain[utt_id]["words"]
+    with pytest.raises(InputError, match="--voice-conversion"):
+        generate.generate(tmp_path / "bad", voice_fraction=1.5, **kwargs)

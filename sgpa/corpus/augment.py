@@ -4,7 +4,8 @@ Every function takes an :class:`Utterance` and returns a new one with the change
 ``augmentations``. Only a speed change moves time: it resamples the waveform so that it lasts
 ``1 / factor`` as long and divides every time by ``factor``. Pitch shift keeps the length;
 noise, reverberation and gain are added or applied in place without delay (a synthetic room
-impulse response starts with its direct path at lag 0), so they leave times untouched.
+impulse response starts with its direct path at lag 0), so they leave times untouched; so does a voice
+conversion (PSOLA resynthesis at the same duration).
 """
 
 from __future__ import annotations
@@ -78,6 +79,45 @@ def shift_pitch(utt: Utterance, semitones: float) -> Utterance:
     if not np.all(np.isfinite(samples)):
         raise FloatingPointError("pitch shift produced non-finite samples")
     return _with(utt, _limit_peak(samples), {"type": "pitch", "semitones": float(semitones)})
+
+
+def change_voice(utt: Utterance, formant_ratio: float, pitch_median_hz: float, pitch_range_factor: float = 1.0) -> Utterance:
+    """Another apparent speaker: formants scaled by ``formant_ratio``, the pitch contour moved to a median of
+    ``pitch_median_hz`` and its range scaled by ``pitch_range_factor``; length and times unchanged.
+
+    Praat's "Change gender" (PSOLA resynthesis, through parselmouth): a male voice with ``formant_ratio`` ~1.1-1.2
+    and a median of ~200 Hz sounds like a woman's. Unlike a pitch shift by resampling (:func:`shift_pitch`), the
+    pitch and the formants move independently, as they do between speakers.
+    """
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(utt.samples.astype(np.float64), sampling_frequency=utt.sample_rate)
+    # pitch floor/ceiling 75-600 Hz: Praat's range for adult speech; duration factor 1 keeps every time
+    converted = call(sound, "Change gender", 75.0, 600.0, float(formant_ratio), float(pitch_median_hz),
+                     float(pitch_range_factor), 1.0)
+    samples = np.asarray(converted.values[0])
+    if len(samples) != len(utt.samples):  # resynthesis may round the last frame; times stay exact either way
+        samples = np.resize(samples, len(utt.samples)) if len(samples) > len(utt.samples) else np.pad(
+            samples, (0, len(utt.samples) - len(samples)))
+    if not np.all(np.isfinite(samples)):
+        raise FloatingPointError("voice conversion produced non-finite samples")
+    record = {"type": "voice", "formant_ratio": float(formant_ratio), "pitch_median_hz": float(pitch_median_hz),
+              "pitch_range_factor": float(pitch_range_factor)}
+    return _with(utt, _limit_peak(samples), record)
+
+
+def random_voice(utt: Utterance, rng: np.random.Generator, female_share: float = 0.7) -> Utterance:
+    """:func:`change_voice` towards a random speaker: with probability ``female_share`` a typical adult female
+    voice (formants x1.08-1.25, pitch median 165-255 Hz), else another male one (formants x0.92-1.05, median
+    85-150 Hz); pitch range x0.7-1.5. The ranges are textbook adult values (female F0 ~165-255 Hz, male ~85-150 Hz;
+    female formants ~10-20 % above male), not fitted to any evaluation voice.
+    """
+    if rng.random() < female_share:
+        ratio, median = rng.uniform(1.08, 1.25), rng.uniform(165.0, 255.0)
+    else:
+        ratio, median = rng.uniform(0.92, 1.05), rng.uniform(85.0, 150.0)
+    return change_voice(utt, round(float(ratio), 3), round(float(median), 1), round(float(rng.uniform(0.7, 1.5)), 2))
 
 
 def mix_at_snr(clean: np.ndarray, noise: np.ndarray, target_snr_db: float) -> np.ndarray:

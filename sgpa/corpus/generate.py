@@ -166,6 +166,7 @@ class Job:
     out_dir: str
     id_prefix: str
     sentences: str = "general"
+    voice_fraction: float = 0.0
 
 
 SENTENCE_KINDS = ("general", "tasks")
@@ -202,7 +203,7 @@ def babble_bank(seed: int, n_talkers: int = 8) -> list[np.ndarray]:
 
 def run_job(job: Job, babble: list[np.ndarray]) -> list[dict]:
     """Synthesise, augment and write one batch; return its manifest rows."""
-    from sgpa.corpus.augment import random_chain
+    from sgpa.corpus.augment import random_chain, random_voice
 
     synthesize = synthesizer(job.engine)
     split = split_of(job.engine, job.voice)
@@ -218,6 +219,10 @@ def run_job(job: Job, babble: list[np.ndarray]) -> list[dict]:
             if utt is None:
                 failed.append(index)
                 continue
+            # its own stream, so that turning voice conversion on leaves every other draw unchanged
+            voice_rng = np.random.default_rng([job.seed, index, 98])
+            if voice_rng.random() < job.voice_fraction:
+                utt = random_voice(utt, voice_rng)
             rng = np.random.default_rng([job.seed, index, 99])
             if rng.random() < job.augment_fraction:
                 utt = random_chain(utt, rng, babble)
@@ -229,7 +234,7 @@ def run_job(job: Job, babble: list[np.ndarray]) -> list[dict]:
 
 def plan_jobs(
     n: int, seed: int, voices: list[tuple[str, str]], augment_fraction: float, out_dir: Path,
-    id_prefix: str = "utt", batch_size: int = 16, sentences: str = "general",
+    id_prefix: str = "utt", batch_size: int = 16, sentences: str = "general", voice_fraction: float = 0.0,
 ) -> list[Job]:
     """Utterance ``i`` gets a voice drawn from ``rng([seed, i])`` (training voices weighted by
     :data:`ENGINE_WEIGHTS`, held-out voices equally);
@@ -246,7 +251,7 @@ def plan_jobs(
         for start in range(0, len(indices), batch_size):
             jobs.append(
                 Job(engine, voice, tuple(indices[start : start + batch_size]), seed, augment_fraction, str(out_dir), id_prefix,
-                    sentences)
+                    sentences, voice_fraction)
             )
     return jobs
 
@@ -265,6 +270,7 @@ def generate(
     id_prefix: str = "utt",
     progress: bool = True,
     sentences: str = "general",
+    voice_fraction: float = 0.0,
 ) -> list[dict]:
     """Generate ``n`` utterances into ``out_dir`` and write ``manifest.jsonl``; return its rows.
 
@@ -278,6 +284,9 @@ def generate(
         Processes in the pool (1 runs in this process).
     sentences : str
         ``general`` (varied templates) or ``tasks`` (one slot word per sentence, see :mod:`sgpa.corpus.tasks`).
+    voice_fraction : float
+        Probability in [0, 1] that an utterance is resynthesised as another apparent speaker
+        (:func:`sgpa.corpus.augment.random_voice`, before any other augmentation).
     """
     from tqdm import tqdm
 
@@ -287,13 +296,16 @@ def generate(
         raise InputError("--n must be at least 1")
     if not 0.0 <= augment_fraction <= 1.0:
         raise InputError("--augment must be a fraction between 0 and 1")
+    if not 0.0 <= voice_fraction <= 1.0:
+        raise InputError("--voice-conversion must be a fraction between 0 and 1")
     if sentences not in SENTENCE_KINDS:
         raise InputError(f"--sentences must be one of {', '.join(SENTENCE_KINDS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     voices = voices or all_voices()[0]
     babble = babble_bank(seed) if augment_fraction > 0 else []
-    jobs = plan_jobs(n, seed, voices, augment_fraction, out_dir, id_prefix, sentences=sentences)
+    jobs = plan_jobs(n, seed, voices, augment_fraction, out_dir, id_prefix, sentences=sentences,
+                     voice_fraction=voice_fraction)
     rows: list[dict] = []
     bar = tqdm(total=n, unit="utt", disable=not progress, file=sys.stderr)
     if workers <= 1:
@@ -323,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--voices", default="train", help="train | heldout | all | engine:voice,engine:voice,...")
     parser.add_argument("--augment", type=float, default=0.0, help="fraction of utterances to augment (0-1)")
+    parser.add_argument("--voice-conversion", type=float, default=0.0,
+                        help="fraction of utterances resynthesised as another apparent speaker (0-1; mostly female)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--id-prefix", default="utt")
     parser.add_argument("--sentences", default="general", choices=SENTENCE_KINDS,
@@ -330,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         generate(args.out, args.n, args.seed, parse_voices(args.voices), args.augment, args.workers, args.id_prefix,
-                 sentences=args.sentences)
+                 sentences=args.sentences, voice_fraction=args.voice_conversion)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
