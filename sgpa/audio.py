@@ -136,14 +136,17 @@ def load_audio(
     return waveform, info
 
 
-def frame_signal(waveform: np.ndarray, frame_length: int, hop_length: int, center: bool = True) -> np.ndarray:
+def frame_signal(
+    waveform: np.ndarray, frame_length: int, hop_length: int, center: bool = True, dtype: type = np.float64
+) -> np.ndarray:
     """Frames of a waveform, ``[n_frames, frame_length]``, ``hop_length`` samples apart.
 
     ``center=True``: frame ``k`` is centred on sample ``k * hop_length`` (zero-padded at both ends), and
     ``n_frames = 1 + n_samples // hop_length``, as librosa's centred frames. ``center=False``: frame ``k`` starts at
     sample ``k * hop_length`` and only whole frames are kept; audio shorter than one frame is one (shorter) frame.
+    ``dtype``: of the frames (float32 halves the memory traffic of the spectral features).
     """
-    waveform = np.asarray(waveform, dtype=np.float64)
+    waveform = np.asarray(waveform, dtype=dtype)
     if not center:
         if waveform.size < frame_length:
             return waveform[None]

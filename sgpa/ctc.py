@@ -320,19 +320,19 @@ def viterbi_torchaudio(log_probs: np.ndarray, label_ids: np.ndarray, blank_id: i
             torch.from_numpy(label_ids.astype(np.int32))[None],
             blank=blank_id,
         )
-    tokens = path[0].numpy()
-    # Walk the token path: a new label starts where a non-blank token follows a blank or differs
-    # from the previous frame's token.
-    frame_label = np.full(tokens.size, -1, dtype=np.int64)
-    current = -1
-    previous = blank_id
-    for frame, token in enumerate(tokens):
-        if token != blank_id:
-            if token != previous:
-                current += 1
-            frame_label[frame] = current
-        previous = token
-    return frame_label
+    return label_index_of_frames(path[0].numpy(), blank_id)
+
+
+def label_index_of_frames(tokens: np.ndarray, blank_id: int) -> np.ndarray:
+    """Per-frame label index (``-1`` = blank) of a CTC token path ``[n_frames]``.
+
+    A new label starts where a non-blank token follows a blank or differs from the previous frame's token.
+    """
+    tokens = np.asarray(tokens)
+    spoken = tokens != blank_id
+    previous = np.r_[blank_id, tokens[:-1]]
+    starts = spoken & (tokens != previous)
+    return np.where(spoken, np.cumsum(starts) - 1, -1).astype(np.int64)
 
 
 def _viterbi_block(
@@ -404,6 +404,18 @@ def viterbi_checkpointed(
     return np.where(path_states % 2 == 1, (path_states - 1) // 2, -1)
 
 
+def label_confidence(log_probs: np.ndarray, label_ids: np.ndarray, frame_label: np.ndarray) -> np.ndarray:
+    """Each label's mean probability over the frames the path gives it, ``[n_labels]`` (NaN for a label without a
+    frame, which a complete CTC path never has)."""
+    frames = np.flatnonzero(frame_label >= 0)
+    labels = frame_label[frames]
+    probabilities = np.exp(log_probs[frames, label_ids[labels]].astype(np.float64))
+    totals = np.bincount(labels, weights=probabilities, minlength=label_ids.size)
+    counts = np.bincount(labels, minlength=label_ids.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return totals / counts
+
+
 def align_characters(
     log_probs: np.ndarray,
     label_ids: np.ndarray,
@@ -436,10 +448,7 @@ def align_characters(
     else:
         frame_label = viterbi_torchaudio(log_probs, label_ids, blank_id)
     starts, ends = _spans_from_frame_labels(frame_label, label_ids.size)
-    confidence = np.array(
-        [np.exp(log_probs[start:end, label]).mean() for start, end, label in zip(starts, ends, label_ids)],
-        dtype=np.float64,
-    )
+    confidence = label_confidence(log_probs, label_ids, frame_label)
     return CharacterAlignment(
         label_ids=label_ids,
         word_index=word_index,

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from sgpa import ctc
 from sgpa.ctc import (
     align_characters,
+    label_confidence,
+    label_index_of_frames,
     compute_emissions,
     label_sequence,
     load_ctc_model,
@@ -204,3 +206,32 @@ def test_restricted_frames_keep_every_label_inside_the_allowed_region():
     alignment = align_characters(restricted, label_ids, np.zeros(3, dtype=np.int64), 0, 0.02)
     assert alignment.start_frame.min() >= 10 and alignment.end_frame.max() <= 30
     np.testing.assert_array_equal(restricted[10:30], log_probs[10:30])  # inside: untouched
+
+
+def _label_walk_reference(tokens: np.ndarray, blank_id: int) -> np.ndarray:
+    """The frame-by-frame walk the vectorised :func:`label_index_of_frames` replaces."""
+    frame_label = np.full(tokens.size, -1, dtype=np.int64)
+    current, previous = -1, blank_id
+    for frame, token in enumerate(tokens):
+        if token != blank_id:
+            if token != previous:
+                current += 1
+            frame_label[frame] = current
+        previous = token
+    return frame_label
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n_labels=st.integers(1, 12), extra_frames=st.integers(0, 30))
+def test_label_walk_and_confidence_equal_the_frame_by_frame_loops(seed, n_labels, extra_frames):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, 5, size=n_labels)
+    n_frames = min_frames_needed(labels) + extra_frames
+    log_probs = np.log(rng.dirichlet(np.ones(5), size=n_frames)).astype(np.float32)
+    tokens = rng.integers(0, 3, size=n_frames)  # any token sequence, repeats and blanks included
+    np.testing.assert_array_equal(label_index_of_frames(tokens, BLANK), _label_walk_reference(tokens, BLANK))
+    frame_label = viterbi_torchaudio(log_probs, labels, BLANK)
+    starts = [int(np.flatnonzero(frame_label == k)[0]) for k in range(n_labels)]
+    ends = [int(np.flatnonzero(frame_label == k)[-1]) + 1 for k in range(n_labels)]
+    expected = [np.exp(log_probs[a:b, label]).mean() for a, b, label in zip(starts, ends, labels)]
+    np.testing.assert_allclose(label_confidence(log_probs, labels, frame_label), expected, rtol=1e-6)

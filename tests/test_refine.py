@@ -96,6 +96,19 @@ def test_spectral_flux_peaks_at_an_onset_and_vanishes_on_a_steady_tone():
     assert np.median(flux[120:180]) < 0.1 * flux.max()
 
 
+def test_spectral_flux_in_float32_blocks_equals_a_float64_reference(monkeypatch):
+    from sgpa import refine
+    from sgpa.audio import frame_signal
+
+    audio = np.random.default_rng(0).standard_normal(RATE).astype(np.float32) * np.linspace(0, 1, RATE)
+    frames = frame_signal(audio, 320, 80)
+    magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames * np.hanning(320), axis=1)))
+    reference = np.r_[0.0, np.sqrt(np.sum(np.diff(magnitude, axis=0) ** 2, axis=1))]
+    np.testing.assert_allclose(spectral_flux(audio, 80, 320), reference, rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(refine, "FRAME_BLOCK", 7)  # differences across block boundaries too
+    np.testing.assert_allclose(spectral_flux(audio, 80, 320), reference, rtol=1e-4, atol=1e-4)
+
+
 def test_frame_rms_of_a_constant_signal():
     np.testing.assert_allclose(frame_rms(np.full(1600, 0.25), frame_length=320, hop_length=80)[3:-3], 0.25)
 
