@@ -126,3 +126,23 @@ def test_training_run_saves_a_loadable_model_and_resumes(tmp_path):
 
     main([*common, "--max-steps", "4", "--batch-seconds", "3", "--threads", "1", "--resume"])
     assert json.loads((out / "training_summary.json").read_text())["steps"] == 4
+
+
+def test_init_copies_a_saved_model_and_refuses_another_size(tmp_path):
+    import torch
+
+    from sgpa.errors import InputError
+    from sgpa.training.model import build_model
+    from sgpa.training.train_ctc import init_from
+
+    sizes = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    saved = build_model("wav2vec2", **sizes)
+    saved.save_pretrained(tmp_path / "saved")
+    fresh = build_model("wav2vec2", **sizes)
+    name = "lm_head.weight"
+    assert not torch.equal(fresh.state_dict()[name], saved.state_dict()[name])
+    init_from(fresh, tmp_path / "saved")
+    for key, value in saved.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    with pytest.raises(InputError, match="same --arch"):
+        init_from(build_model("wav2vec2", **{**sizes, "hidden_size": 64}), tmp_path / "saved")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgpa.errors import InputError
 from sgpa.io import atomic_write_text
 from sgpa.training.data import (
     FREE_WINDOW_S,
@@ -156,8 +157,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar=("LOW", "HIGH"),
         help="speed factors drawn for half of the training waveforms (1 1 turns it off)",
     )
+    p.add_argument("--init", default=None,
+                   help="start from the weights of a model folder (save_pretrained, e.g. the shipped sgpa-ctc-en) "
+                        "of the same architecture instead of random weights; the optimizer starts afresh")
     p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
     return p.parse_args(argv)
+
+
+def init_from(model, folder: Path) -> None:
+    """Copy the weights of the model saved in ``folder`` into ``model``; a different architecture or size is an
+    :class:`InputError` naming the first mismatch."""
+    from transformers import AutoModelForCTC
+
+    source = AutoModelForCTC.from_pretrained(folder).state_dict()
+    target = model.state_dict()
+    for name, tensor in target.items():
+        if name not in source or source[name].shape != tensor.shape:
+            found = tuple(source[name].shape) if name in source else "missing"
+            raise InputError(f"--init {folder}: {name} is {found} there, {tuple(tensor.shape)} here "
+                             "(use the same --arch and sizes)")
+    model.load_state_dict({name: source[name] for name in target})
 
 
 def save_model(model, processor, out_dir: Path, summary: dict) -> None:
@@ -206,6 +225,9 @@ def main(argv=None) -> None:
         precompute_features(train + dev, processor.feature_extractor)
         print(f"computed log-mel features in {time.time() - t0:.0f} s", flush=True)
     model = build_model(args.arch, args.hidden_size, args.layers, args.heads, args.intermediate_size)
+    if args.init:
+        init_from(model, Path(args.init))
+        print(f"initialised from {args.init}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     frame_duration_s = measure_frame_duration_s(model, processor, SAMPLE_RATE)
     model.train()
