@@ -10,6 +10,7 @@ from sgpa.corpus.tasks import (
     CATEGORY_OF,
     NONE_ANSWER,
     TASKS,
+    answer_without,
     make_example,
     make_task_sentence,
     slot_word,
@@ -50,6 +51,22 @@ def test_answers_follow_from_the_sentence_and_the_prompt():
         control = make_example(text, "control", rng)
         assert control.prompt == f"Say the word {control.answer}." and control.answer_word is None
     assert make_example(text, "asr", rng).answer == text
+
+
+def test_answers_without_some_words_follow_from_what_is_left():
+    rng = np.random.default_rng(2)
+    text = "we saw a horse in the garden"  # the slot word is word 3
+    examples = {task: make_example(text, task, rng) for task in TASKS}
+    without_slot = {task: answer_without(e, text, {3, 5}) for task, e in examples.items()}
+    assert without_slot["slot"].answer == NONE_ANSWER and without_slot["slot"].answer_word is None
+    assert without_slot["yes"].answer == "no" and without_slot["yes"].prompt == examples["yes"].prompt
+    assert without_slot["asr"].answer == "we saw a in garden"
+    for task in ("none", "no", "control"):
+        assert without_slot[task] == examples[task]
+    kept_slot = {task: answer_without(e, text, {0, 6}) for task, e in examples.items()}
+    assert kept_slot["slot"] == examples["slot"] and kept_slot["yes"] == examples["yes"]
+    assert kept_slot["asr"].answer == "saw a horse in the"
+    assert answer_without(examples["asr"], text, set()) == examples["asr"]
 
 
 def test_the_tokenizer_makes_every_task_word_and_answer_one_token(tmp_path):

@@ -179,6 +179,25 @@ def make_example(text: str, task: str, rng: np.random.Generator) -> TaskExample:
     raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
 
+def answer_without(example: TaskExample, text: str, absent: set[int] | frozenset[int]) -> TaskExample:
+    """The same question when the words at indices ``absent`` are not heard (masked out of the audio).
+
+    Without its slot word a sentence names no category word: the slot question's answer becomes ``none`` and
+    "Did the speaker say <slot word>?" becomes ``no``; ASR transcribes the words left; the other answers never
+    depended on a spoken word. Training on such examples makes "the answer depends on the slot word alone" true of
+    the model under masking too, which is what an oracle for attribution needs.
+    """
+    index, _, _ = slot_word(text)
+    if index in absent and example.task == "slot":
+        return TaskExample(example.task, example.prompt, NONE_ANSWER, None)
+    if index in absent and example.task == "yes":
+        return TaskExample(example.task, example.prompt, "no", index)
+    if example.task == "asr" and absent:
+        kept = [w for i, w in enumerate(text.lower().split()) if i not in absent]
+        return TaskExample(example.task, example.prompt, " ".join(kept), None)
+    return example
+
+
 def draw_task(rng: np.random.Generator) -> str:
     """A task drawn with :data:`TASK_WEIGHTS`."""
     names = list(TASK_WEIGHTS)

@@ -36,13 +36,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sgpa.corpus.tasks import TASKS, draw_task, make_example, slot_word, task_vocabulary
+from sgpa.corpus.tasks import TASKS, answer_without, draw_task, make_example, slot_word, task_vocabulary
+from sgpa.refine import MIN_PAUSE_S
 from sgpa.training.oracle_model import oracle_config, save_word_tokenizer
 from sgpa.training.train_ctc import learning_rate, replace_folder, split_dev, write_checkpoint
 
 IM_END_ID = 7
 SUBSAMPLING = 8
 MIN_MEL_FRAMES = 9  # the conformer's smallest input
+MEL_HOP_S = 0.01
+#: Maskings that training on masked words can imitate on precomputed log-mel: the backend's ``encoder-input``
+#: (absent words' normalised log-mel frames zeroed before the conformer) and ``embedding`` (their audio embeddings
+#: zeroed after the adapter). The waveform maskings would need the log-mel recomputed per step.
+WORD_MASKINGS = ("encoder-input", "embedding")
 
 
 @dataclass
@@ -54,6 +60,7 @@ class TaskUtterance:
     mel: np.ndarray
     word_ids: np.ndarray
     voice: str
+    word_frames: np.ndarray | None = None  # [n_words, 2] mel-frame [start, end) of each word's segment
 
     @property
     def n_audio(self) -> int:
@@ -78,6 +85,25 @@ def answer_ids(tokenizer, answer: str) -> list[int]:
     return tokenizer.encode(" " + answer, add_special_tokens=False) + [IM_END_ID]
 
 
+def word_mel_frames(word_times_s: list[tuple[float, float]], n_frames: int, min_pause_s: float) -> np.ndarray:
+    """``[n_words, 2]`` mel-frame ``[start, end)`` of each word's segment, cut the way SGPA's segments are: words
+    tile the speech, meeting at the middle of each gap shorter than ``min_pause_s``; a longer gap is a pause (context,
+    nobody's). Frame ``k`` is centred on ``k * MEL_HOP_S`` and belongs to the segment holding that time."""
+    edges = []
+    for i, (start, end) in enumerate(word_times_s):
+        if i > 0:
+            previous_end = word_times_s[i - 1][1]
+            if start - previous_end < min_pause_s:
+                start = (previous_end + start) / 2
+        if i + 1 < len(word_times_s):
+            next_start = word_times_s[i + 1][0]
+            if next_start - end < min_pause_s:
+                end = (end + next_start) / 2
+        edges.append((start, end))
+    frames = np.ceil(np.round(np.asarray(edges, dtype=np.float64) / MEL_HOP_S, 6)).astype(np.int64)
+    return np.clip(frames, 0, n_frames)
+
+
 def load_task_utterances(entries: list[dict], corpus_dir: Path, processor, words: dict[str, int]) -> list[TaskUtterance]:
     """Read each utterance's audio and compute liquid-audio's log-mel once."""
     import soundfile
@@ -94,8 +120,12 @@ def load_task_utterances(entries: list[dict], corpus_dir: Path, processor, words
         with torch.no_grad():
             mel, _ = processor.audio(wave, torch.tensor([wave.shape[1]]))
         ids = np.array([words[w] for w in entry["text"].lower().split()], dtype=np.int64)
+        record = json.loads((corpus_dir / entry["json"]).read_text()) if entry.get("json") else {}
+        timed = record.get("words") or []
+        word_frames = (word_mel_frames([(w["start"], w["end"]) for w in timed], mel.shape[-1], MIN_PAUSE_S)
+                       if len(timed) == len(ids) else None)
         utterances.append(TaskUtterance(entry["id"], entry["text"], mel[0].numpy().astype(np.float16), ids,
-                                        entry.get("voice", "")))
+                                        entry.get("voice", ""), word_frames))
     return utterances
 
 
@@ -142,11 +172,28 @@ def warp_vocal_tract(mel: np.ndarray, alpha: float, centres_hz: np.ndarray) -> n
     return (1 - weight) * mel[low] + weight * mel[high]
 
 
+def zero_absent_tokens(embeddings, utterance: TaskUtterance, absent: frozenset[int], masking: str):
+    """``embedding`` masking of one utterance's audio embeddings ``(n_audio, hidden)``: the tokens whose 8 mel frames
+    lie mostly in absent words are zeroed, as the backend zeroes the tokens an absent word owns."""
+    if masking != "embedding" or not absent:
+        return embeddings
+    import torch
+
+    absent_frame = np.zeros(embeddings.shape[0] * SUBSAMPLING, dtype=bool)
+    for word in absent:
+        start, end = utterance.word_frames[word]
+        absent_frame[start:end] = True
+    absent_token = absent_frame.reshape(-1, SUBSAMPLING).mean(axis=1) > 0.5
+    keep = torch.as_tensor(~absent_token, device=embeddings.device)[:, None]
+    return torch.where(keep, embeddings, torch.zeros((), dtype=embeddings.dtype, device=embeddings.device))
+
+
 class OracleTrainer:
     """Holds the model, the CTC head and the tokenizer; computes the loss of one batch of utterances."""
 
     def __init__(self, model, tokenizer, n_words: int, tasks_per_utterance: int, ctc_weight: float,
-                 vtlp_range: tuple[float, float] = (1.0, 1.0), vtlp_fraction: float = 0.0):
+                 vtlp_range: tuple[float, float] = (1.0, 1.0), vtlp_fraction: float = 0.0,
+                 word_mask_fraction: float = 0.0, word_maskings: tuple[str, ...] = WORD_MASKINGS):
         import torch
 
         self.model = model
@@ -159,6 +206,8 @@ class OracleTrainer:
         self.vtlp_range = vtlp_range
         self.vtlp_fraction = vtlp_fraction
         self.centres_hz = mel_bin_hz()
+        self.word_mask_fraction = word_mask_fraction
+        self.word_maskings = word_maskings
 
     def parameters(self):
         return list(self.model.parameters()) + list(self.ctc_head.parameters())
@@ -168,8 +217,24 @@ class OracleTrainer:
             self._chat_cache[prompt] = chat_ids(self.tokenizer, prompt)
         return self._chat_cache[prompt]
 
-    def encode(self, utterances: list[TaskUtterance], rng: np.random.Generator | None):
-        """Conformer outputs ``(k, n_frames/8, d_model)`` and their valid lengths for a batch of utterances."""
+    def draw_absent(self, utterances: list[TaskUtterance], rng: np.random.Generator) -> list[tuple[frozenset[int], str]]:
+        """Per utterance, the words to mask and how: with probability ``word_mask_fraction`` a coalition drawn the
+        way Shapley values weigh them (a number of absent words uniform in 1..n, then which ones uniformly) and one
+        of ``word_maskings``; else nothing absent."""
+        draws = []
+        for u in utterances:
+            if u.word_frames is None or rng.random() >= self.word_mask_fraction:
+                draws.append((frozenset(), ""))
+                continue
+            n = len(u.word_frames)
+            absent = rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False)
+            draws.append((frozenset(int(i) for i in absent), str(rng.choice(self.word_maskings))))
+        return draws
+
+    def encode(self, utterances: list[TaskUtterance], rng: np.random.Generator | None,
+               absent: list[tuple[frozenset[int], str]] | None = None):
+        """Conformer outputs ``(k, n_frames/8, d_model)`` and their valid lengths for a batch of utterances;
+        ``encoder-input``-masked words of ``absent`` have their log-mel frames zeroed first."""
         import torch
 
         n_frames = max(max(u.mel.shape[1] for u in utterances), MIN_MEL_FRAMES)
@@ -178,6 +243,10 @@ class OracleTrainer:
             features = u.mel.astype(np.float32)
             if rng is not None and rng.random() < self.vtlp_fraction:
                 features = warp_vocal_tract(features, float(rng.uniform(*self.vtlp_range)), self.centres_hz)
+            if absent is not None and absent[row][1] == "encoder-input":
+                for word in absent[row][0]:
+                    start, end = u.word_frames[word]
+                    features[:, start:end] = 0.0  # the normalised features' per-band mean, as the backend masks
             mel[row, :, : u.mel.shape[1]] = features
         if rng is not None:
             mel = spec_augment(mel, rng)
@@ -185,12 +254,17 @@ class OracleTrainer:
         encoded, encoded_lengths = self.model.conformer(torch.from_numpy(mel), lengths)
         return encoded.mT, encoded_lengths
 
-    def examples(self, utterances: list[TaskUtterance], rng: np.random.Generator, tasks: list[str] | None = None):
-        """``(utterance row, TaskExample)`` pairs: each utterance's questions, drawn or the given ``tasks``."""
+    def examples(self, utterances: list[TaskUtterance], rng: np.random.Generator, tasks: list[str] | None = None,
+                 absent: list[tuple[frozenset[int], str]] | None = None):
+        """``(utterance row, TaskExample)`` pairs: each utterance's questions, drawn or the given ``tasks``, answered
+        as they should be with the words of ``absent`` unheard."""
         pairs = []
         for row, u in enumerate(utterances):
             for task in tasks or [draw_task(rng) for _ in range(self.tasks_per_utterance)]:
-                pairs.append((row, make_example(u.text, task, rng)))
+                example = make_example(u.text, task, rng)
+                if absent is not None and absent[row][0]:
+                    example = answer_without(example, u.text, absent[row][0])
+                pairs.append((row, example))
         return pairs
 
     def answer_logits(self, audio_embeddings, pairs):
@@ -219,14 +293,20 @@ class OracleTrainer:
     def loss(self, utterances: list[TaskUtterance], rng: np.random.Generator):
         import torch
 
-        encoded, lengths = self.encode(utterances, rng)
+        absent = self.draw_absent(utterances, rng) if self.word_mask_fraction > 0 else None
+        encoded, lengths = self.encode(utterances, rng, absent)
         audio = self.model.audio_adapter(encoded)
         n_audio = [u.n_audio for u in utterances]
         audio_embeddings = [audio[row, : n_audio[row]] for row in range(len(utterances))]
-        logits, targets = self.answer_logits(audio_embeddings, self.examples(utterances, rng))
+        if absent is not None:
+            audio_embeddings = [zero_absent_tokens(e, u, *a) for e, u, a in zip(audio_embeddings, utterances, absent)]
+        logits, targets = self.answer_logits(audio_embeddings, self.examples(utterances, rng, absent=absent))
         answer_loss = torch.stack([torch.nn.functional.cross_entropy(l, t) for l, t in zip(logits, targets)]).mean()
         log_probs = torch.log_softmax(self.ctc_head(encoded), -1).transpose(0, 1)
-        word_ids = [torch.from_numpy(u.word_ids) for u in utterances]
+        # the encoder hears only what encoder-input masking left: its transcript is the words kept
+        word_ids = [torch.from_numpy(u.word_ids if absent is None or absent[row][1] != "encoder-input" else
+                                     np.delete(u.word_ids, sorted(absent[row][0])))
+                    for row, u in enumerate(utterances)]
         ctc = torch.nn.functional.ctc_loss(
             log_probs, torch.cat(word_ids), lengths, torch.tensor([len(w) for w in word_ids]),
             blank=self.blank, reduction="mean", zero_infinity=True,
@@ -292,6 +372,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vtlp-range", type=float, nargs=2, default=(0.9, 1.25), metavar=("LOW", "HIGH"),
                    help="vocal tract length perturbation factors (1 1 turns it off)")
     p.add_argument("--vtlp-fraction", type=float, default=0.5, help="share of training utterances warped")
+    p.add_argument("--word-mask-fraction", type=float, default=0.0,
+                   help="share of training utterances heard with a random coalition of words masked out (answers "
+                        "rewritten: no slot word -> none / no)")
+    p.add_argument("--word-maskings", default=",".join(WORD_MASKINGS),
+                   help="how masked words are removed, one drawn per utterance: " + ", ".join(WORD_MASKINGS))
     p.add_argument("--init", default=None,
                    help="start from an earlier run's checkpoint.pt (or a model state dict) instead of random weights")
     p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
@@ -320,8 +405,14 @@ def main(argv=None) -> None:
     (tokenizer_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     processor = LFM2AudioProcessor.from_pretrained(tokenizer_dir, device="cpu")
     model = LFM2AudioModel(config_object(config))
+    maskings = tuple(m for m in args.word_maskings.split(",") if m)
+    unknown = [m for m in maskings if m not in WORD_MASKINGS]
+    if unknown or not 0.0 <= args.word_mask_fraction <= 1.0:
+        raise SystemExit(f"error: --word-maskings must be among {', '.join(WORD_MASKINGS)} and --word-mask-fraction "
+                         f"in [0, 1] (got {args.word_maskings!r}, {args.word_mask_fraction})")
     trainer = OracleTrainer(model, processor.text, len(vocabulary), args.tasks_per_utterance, args.ctc_weight,
-                            vtlp_range=tuple(args.vtlp_range), vtlp_fraction=args.vtlp_fraction)
+                            vtlp_range=tuple(args.vtlp_range), vtlp_fraction=args.vtlp_fraction,
+                            word_mask_fraction=args.word_mask_fraction, word_maskings=maskings)
     if args.init:  # a checkpoint.pt of an earlier run (model and CTC head), or a bare model state dict
         state = torch.load(args.init, weights_only=False)
         model.load_state_dict(state.get("model", state))
