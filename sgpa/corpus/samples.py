@@ -24,7 +24,7 @@ SYNTHETIC = (
     ("awb_0000", "flite", "awb", "the train to Paris leaves at 7 45"),
     ("espeak_f3_0000", "espeak", "en-us+f3", "do you know where the blue car went"),
     # task sentences (sgpa.corpus.tasks: one slot word) in held-out voices, for the oracle LFM2-Audio model
-    ("slt_task_0000", "festival", "cmu_us_slt_arctic_hts", "they painted the room green"),
+    ("slt_task_0000", "festival", "cmu_us_slt_arctic_hts", "she visited a green field last evening"),
     ("espeak_f3_task_0000", "espeak", "en-us+f3", "we saw a sheep in the picture"),
 )
 REAL_CLIP = "librivox_sense_and_sensibility_01_austen_64kb-0880"
