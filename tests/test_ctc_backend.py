@@ -176,8 +176,13 @@ def needs_shipped_model_and_flite(test):
 
 
 @needs_shipped_model_and_flite
-@pytest.mark.parametrize(("text", "voice"), [("please open the window", "kal16"),
-                                             ("the old man found a small red box", "awb")])
+@pytest.mark.parametrize(("text", "voice"), [
+    ("please open the window", "kal16"),
+    pytest.param("the old man found a small red box", "awb", marks=pytest.mark.xfail(
+        strict=True, reason="model v3 (2026-12-02): 'small' ranks its own segment third (rank_of_own "
+                            "[0 0 0 0 2 0 0 0]); v2 had every word at most second. A known regression, reported in the "
+                            "model card; strict, so that a model that mends it makes this test fail until unmarked")),
+])
 def test_each_words_own_segment_is_a_leading_contributor_on_the_shipped_model(text, voice):
     phi = word_by_segment_shapley(text, voice)
     n = phi.shape[0]
