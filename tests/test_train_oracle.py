@@ -66,6 +66,14 @@ def test_trains_saves_float16_weights_that_load_like_a_hub_checkpoint_and_resume
     history = json.loads((out.with_name("oracle.work") / "history.json").read_text())
     assert [h["step"] for h in history] == [3, 5]  # the resumed run continued the first one's history
 
+    # a saved model folder (as shipped) is a starting point: with no step taken, the same weights come out
+    restarted = tmp_path / "restarted"
+    train(corpus, restarted, "--max-steps", "0", "--init", str(out))
+    with safetensors.safe_open(str(out / "model.safetensors"), "pt") as before, \
+            safetensors.safe_open(str(restarted / "model.safetensors"), "pt") as after:
+        assert set(before.keys()) == set(after.keys())
+        assert all(torch.equal(before.get_tensor(k), after.get_tensor(k)) for k in before.keys())
+
 
 def test_word_segments_in_mel_frames_tile_short_gaps_and_leave_pauses_out():
     from sgpa.training.train_oracle import word_mel_frames
@@ -128,4 +136,10 @@ def test_masked_words_are_zeroed_where_each_masking_removes_them_and_answers_fol
 def test_training_with_masked_words_runs(corpus, tmp_path):
     out = tmp_path / "masked"
     train(corpus, out, "--max-steps", "2", "--word-mask-fraction", "1.0")
-    assert json.loads((out / "training_summary.json").read_text())["args"]["word_mask_fraction"] == 1.0
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["args"]["word_mask_fraction"] == 1.0
+    # the checkpoint is chosen on dev questions heard whole and with words masked: both scored, score their mean
+    (last,) = summary["history"]
+    whole = [last[t] for t in ("slot", "none", "yes", "no", "control")]
+    masked = [last[f"masked {t}"] for t in ("slot", "none", "yes", "no", "control")]
+    assert last["score"] == pytest.approx(np.mean(whole + masked), abs=1e-4)

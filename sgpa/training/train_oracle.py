@@ -20,7 +20,8 @@ signal on every word from the first step, where the answer loss only speaks abou
 (liquid-audio's own front end, per-utterance normalisation) are computed once; SpecAugment-style time and band
 masks are drawn per step. The learning rate warms up, then follows a cosine over the *time* budget. A dev set
 (training voices, utterances left out) is scored every ``--eval-minutes`` by first-answer-token accuracy per
-task; the best checkpoint is what ``--out`` receives, weights stored as float16. ``--work-dir`` holds a
+task (with ``--word-mask-fraction``, also with a fixed random coalition of words masked, answered as without
+them; the score is the mean of both); the best checkpoint is what ``--out`` receives, weights stored as float16. ``--work-dir`` holds a
 resumable checkpoint (``--resume``).
 """
 
@@ -217,13 +218,15 @@ class OracleTrainer:
             self._chat_cache[prompt] = chat_ids(self.tokenizer, prompt)
         return self._chat_cache[prompt]
 
-    def draw_absent(self, utterances: list[TaskUtterance], rng: np.random.Generator) -> list[tuple[frozenset[int], str]]:
-        """Per utterance, the words to mask and how: with probability ``word_mask_fraction`` a coalition drawn the
-        way Shapley values weigh them (a number of absent words uniform in 1..n, then which ones uniformly) and one
-        of ``word_maskings``; else nothing absent."""
+    def draw_absent(self, utterances: list[TaskUtterance], rng: np.random.Generator,
+                    fraction: float | None = None) -> list[tuple[frozenset[int], str]]:
+        """Per utterance, the words to mask and how: with probability ``fraction`` (default ``word_mask_fraction``)
+        a coalition drawn the way Shapley values weigh them (a number of absent words uniform in 1..n, then which
+        ones uniformly) and one of ``word_maskings``; else nothing absent."""
+        fraction = self.word_mask_fraction if fraction is None else fraction
         draws = []
         for u in utterances:
-            if u.word_frames is None or rng.random() >= self.word_mask_fraction:
+            if u.word_frames is None or rng.random() >= fraction:
                 draws.append((frozenset(), ""))
                 continue
             n = len(u.word_frames)
@@ -313,20 +316,26 @@ class OracleTrainer:
         )
         return answer_loss + self.ctc_weight * ctc, float(answer_loss.detach()), float(ctc.detach())
 
-    def dev_accuracy(self, utterances: list[TaskUtterance], batch_size: int = 16) -> dict[str, float]:
-        """First-answer-token accuracy per task (teacher forcing; every answer but ASR's is one word token)."""
+    def dev_accuracy(self, utterances: list[TaskUtterance], batch_size: int = 16,
+                     masked: bool = False) -> dict[str, float]:
+        """First-answer-token accuracy per task (teacher forcing; every answer but ASR's is one word token). With
+        ``masked``, every utterance is heard with a random coalition of words masked (the same coalitions at every
+        evaluation) and judged against the answers without them."""
         import torch
 
-        rng = np.random.default_rng(12345)  # the same questions at every evaluation
+        rng = np.random.default_rng(12345)  # the same questions (and coalitions) at every evaluation
         correct = {t: [] for t in TASKS}
         self.model.eval()
         with torch.no_grad():
             for start in range(0, len(utterances), batch_size):
                 chunk = utterances[start : start + batch_size]
-                encoded, _ = self.encode(chunk, None)
+                absent = self.draw_absent(chunk, rng, fraction=1.0) if masked else None
+                encoded, _ = self.encode(chunk, None, absent)
                 audio = self.model.audio_adapter(encoded)
                 embeddings = [audio[row, : u.n_audio] for row, u in enumerate(chunk)]
-                pairs = self.examples(chunk, rng, tasks=list(TASKS))
+                if absent is not None:
+                    embeddings = [zero_absent_tokens(e, u, *a) for e, u, a in zip(embeddings, chunk, absent)]
+                pairs = self.examples(chunk, rng, tasks=list(TASKS), absent=absent)
                 logits, targets = self.answer_logits(embeddings, pairs)
                 for (_, example), l, t in zip(pairs, logits, targets):
                     correct[example.task].append(bool((l.argmax(-1) == t).all()))
@@ -378,9 +387,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--word-maskings", default=",".join(WORD_MASKINGS),
                    help="how masked words are removed, one drawn per utterance: " + ", ".join(WORD_MASKINGS))
     p.add_argument("--init", default=None,
-                   help="start from an earlier run's checkpoint.pt (or a model state dict) instead of random weights")
+                   help="start from an earlier run's checkpoint.pt, a model state dict, or a saved model folder "
+                        "(such as the shipped sgpa/models/sgpa-lfm2-oracle; its CTC head was dropped, so a new one "
+                        "is trained) instead of random weights")
     p.add_argument("--resume", action="store_true", help="continue from <work-dir>/checkpoint.pt")
     return p.parse_args(argv)
+
+
+def initial_state(path: Path) -> dict:
+    """The weights ``--init`` names: a ``checkpoint.pt`` (``{"model", "ctc_head", ...}``), a bare state dict, or a
+    model folder's float16 ``model.safetensors`` (widened to float32 when loaded into the model)."""
+    import torch
+
+    if path.is_dir():
+        import safetensors.torch
+
+        return {"model": safetensors.torch.load_file(str(path / "model.safetensors"))}
+    return torch.load(path, weights_only=False)
 
 
 def main(argv=None) -> None:
@@ -413,8 +436,8 @@ def main(argv=None) -> None:
     trainer = OracleTrainer(model, processor.text, len(vocabulary), args.tasks_per_utterance, args.ctc_weight,
                             vtlp_range=tuple(args.vtlp_range), vtlp_fraction=args.vtlp_fraction,
                             word_mask_fraction=args.word_mask_fraction, word_maskings=maskings)
-    if args.init:  # a checkpoint.pt of an earlier run (model and CTC head), or a bare model state dict
-        state = torch.load(args.init, weights_only=False)
+    if args.init:
+        state = initial_state(Path(args.init))
         model.load_state_dict(state.get("model", state))
         if "ctc_head" in state:
             trainer.ctc_head.load_state_dict(state["ctc_head"])
@@ -492,7 +515,12 @@ def evaluate(trainer, optimizer, dev, step, epoch, start, best_score, history, w
     import torch
 
     accuracy = trainer.dev_accuracy(dev)
-    score = float(np.mean([accuracy[t] for t in TASKS if t != "asr"]))
+    scored = [accuracy[t] for t in TASKS if t != "asr"]
+    if trainer.word_mask_fraction > 0:  # pick the checkpoint on what it is trained for: heard whole and masked
+        masked = trainer.dev_accuracy(dev, masked=True)
+        accuracy.update({f"masked {t}": a for t, a in masked.items()})
+        scored += [masked[t] for t in TASKS if t != "asr"]
+    score = float(np.mean(scored))
     elapsed = time.time() - start
     history.append({"step": step, "minutes": round(elapsed / 60, 2), "score": round(score, 4),
                     **{t: round(a, 4) for t, a in accuracy.items()}})
