@@ -138,6 +138,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default="work_data/tasks/heldout")
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--model", default=None, help="an oracle model folder (default: the shipped sgpa-lfm2-oracle)")
     parser.add_argument("--out", default=str(RESULTS / "masking_leak"))
     args = parser.parse_args(argv)
 
@@ -148,7 +149,7 @@ def main(argv=None) -> None:
     from sgpa.corpus.generate import synthesizer
 
     torch.set_num_threads(2)
-    backend = sgpa.load_backend(None, "lfm2-audio")
+    backend = sgpa.load_backend(args.model, "lfm2-audio")
     aligner = sgpa.load_aligner()
     corpus = Path(args.corpus)
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]

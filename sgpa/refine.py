@@ -62,11 +62,12 @@ class RefinementParameters:
 class AcousticFeatures:
     """Frame-level features at ``hop_s`` seconds per frame; frame ``k`` is centred on ``k * hop_s``.
 
-    ``rms`` is linear RMS amplitude; ``cost`` the combined refinement cost (lower = better cut).
+    ``rms`` is linear RMS amplitude; ``cost`` the combined refinement cost (lower = better cut), ``None`` where it
+    was not asked for (only the search of the cuts between words reads it).
     """
 
     rms: np.ndarray
-    cost: np.ndarray
+    cost: np.ndarray | None
     hop_s: float
 
     def frame_at(self, time_s: float) -> int:
@@ -106,16 +107,23 @@ def normalise(values: np.ndarray, low_percentile: float = 5, high_percentile: fl
 
 
 def acoustic_features(
-    waveform: np.ndarray, sample_rate: int, parameters: RefinementParameters, rms: np.ndarray | None = None
+    waveform: np.ndarray,
+    sample_rate: int,
+    parameters: RefinementParameters,
+    rms: np.ndarray | None = None,
+    with_cost: bool = True,
 ) -> AcousticFeatures:
     """Energy and the combined cost ``alpha * energy_dB + (1 - alpha) * flux``, both normalised per utterance.
 
-    ``rms``: the frames' RMS at the parameters' hop and window, when the caller has it already.
+    ``rms``: the frames' RMS at the parameters' hop and window, when the caller has it already. ``with_cost=False``
+    skips the cost (the spectral flux is stage 2's largest expense, and the outer edges need only the energy).
     """
     hop_length = max(1, round(parameters.hop_s * sample_rate))
     frame_length = max(hop_length, round(parameters.window_s * sample_rate))
     if rms is None:
         rms = frame_rms(waveform, frame_length, hop_length)
+    if not with_cost:
+        return AcousticFeatures(rms=rms, cost=None, hop_s=hop_length / sample_rate)
     energy = normalise(20 * np.log10(rms + 1e-8))
     flux = normalise(spectral_flux(waveform, hop_length, frame_length), 0, 95)
     cost = parameters.alpha * energy + (1 - parameters.alpha) * flux
@@ -235,7 +243,8 @@ def refine_boundaries(
     """
     n_words = len(spans_s)
     fixed = fixed or [False] * n_words
-    features = acoustic_features(waveform, sample_rate, parameters, rms=rms)
+    # the cost is read only where the cuts between words are searched
+    features = acoustic_features(waveform, sample_rate, parameters, rms=rms, with_cost=parameters.refine_interior)
     cuts = np.zeros(n_words + 1)
     refined = np.zeros(n_words + 1, dtype=bool)
     if fixed[0]:

@@ -152,3 +152,25 @@ def test_offset_follows_the_energy_past_the_search_window_when_the_last_characte
     assert cuts[-1] == pytest.approx(0.70, abs=0.015) and refined[-1]
     cuts, refined = refine_boundaries(audio, RATE, raw, RefinementParameters(offset_extension_s=0.0))
     assert cuts[-1] == pytest.approx(0.45) and not refined[-1]  # window edge still loud: raw end kept
+
+
+def test_default_refinement_skips_the_spectral_flux_and_cuts_exactly_as_with_it(monkeypatch):
+    from sgpa import refine
+
+    audio = words_with_gaps(TRUE_WORDS, 1.9)
+    raw = [(0.33, 0.58), (0.74, 1.00), (1.23, 1.44)]
+    parameters = RefinementParameters()  # interior cuts not searched: only the outer edges, from the energy
+    with_flux = acoustic_features(audio, RATE, parameters)
+    monkeypatch.setattr(refine, "acoustic_features", lambda *a, **k: with_flux)
+    expected = refine_boundaries(audio, RATE, raw, parameters)
+    monkeypatch.undo()
+
+    def no_flux(*args, **kwargs):
+        raise AssertionError("the spectral flux was computed")
+
+    monkeypatch.setattr(refine, "spectral_flux", no_flux)
+    cuts, refined = refine_boundaries(audio, RATE, raw, parameters)
+    np.testing.assert_array_equal(cuts, expected[0])
+    np.testing.assert_array_equal(refined, expected[1])
+    with pytest.raises(AssertionError, match="spectral flux"):
+        refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
