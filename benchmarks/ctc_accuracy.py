@@ -64,8 +64,9 @@ def transcribe(acoustic_model, samples: np.ndarray) -> str:
 SYNTHETIC_ENGINES = ("festival", "flite", "espeak")
 
 
-def heldout_items(corpus: Path, per_group: int) -> tuple[list[dict], list[dict]]:
-    """(synthetic, real) held-out utterances of the corpus, up to ``per_group`` per voice / source, in id order.
+def heldout_items(corpus: Path, per_group: int, split: str = "heldout") -> tuple[list[dict], list[dict]]:
+    """(synthetic, real) utterances of the corpus's ``split`` (held-out voices by default; ``"train"`` for a dev
+    set of training voices), up to ``per_group`` per voice / source, in id order.
 
     Each item has ``id``, ``text``, ``wav`` and ``group`` (``engine:voice`` or ``real:source``); its word times
     are in the JSON next to the wav (exact for synthetic speech, pocketsphinx's for real speech).
@@ -74,7 +75,7 @@ def heldout_items(corpus: Path, per_group: int) -> tuple[list[dict], list[dict]]
 
     groups: dict[str, list[dict]] = defaultdict(list)
     for entry in sorted(read_manifest(corpus), key=lambda e: e["id"]):
-        if entry.get("split") != "heldout":
+        if entry.get("split") != split:
             continue
         engine = entry.get("engine", "?")
         group = f"{engine}:{entry.get('voice', '?')}" if engine in SYNTHETIC_ENGINES else f"real:{engine}"
@@ -204,7 +205,8 @@ def to_markdown(result: dict) -> str:
         "",
         f"Model `{result['model']}` (revision {result['revision']}); command: `{result['command']}`; "
         f"machine: {result['machine']}; {result['seconds']:.0f} s."
-        + (f" Synthetic speech mixed with babble at {result['babble_snr_db']:g} dB SNR." if "babble_snr_db" in result else ""),
+        + (f" Synthetic speech mixed with babble at {result['babble_snr_db']:g} dB SNR." if "babble_snr_db" in result else "")
+        + (" **Training voices (a dev set), not held-out ones.**" if result.get("split", "heldout") != "heldout" else ""),
         "Boundary error: distance of each cut to the true inter-word gap, plus first start / last end "
         "(see the script's docstring). Truth: exact synthesis times (synthetic), pocketsphinx (real).",
         "",
@@ -213,7 +215,7 @@ def to_markdown(result: dict) -> str:
         "| worst utterance's MAE ms: gap / FA-Bench | utterances above 100 ms: gap / FA-Bench |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("synthetic_heldout", "real"):
+    for name in (f"synthetic_{result.get('split', 'heldout')}", "real"):
         for group, fig in result.get(name, {}).items():
             label = f"**{name} overall**" if group == "overall" else group
             raw, refined = fig.get("raw"), fig.get("refined")
@@ -252,6 +254,9 @@ def main(argv=None) -> None:
     parser.add_argument("--offset-extension-s", type=float, default=None, help="stage 2's offset_extension_s")
     parser.add_argument("--speech-detector", default=None, help="energy or silero (default: sgpa align's)")
     parser.add_argument("--min-pause-s", type=float, default=None, help="stage 3's min_pause_s (0: no pauses)")
+    parser.add_argument("--split", default="heldout",
+                        help="which utterances: heldout (voices never trained on) or train (a dev set of training "
+                             "voices, for choosing parameters without looking at the held-out ones)")
     parser.add_argument("--babble-snr-db", type=float, default=None,
                         help="add babble of training voices to the synthetic held-out speech at this SNR")
     args = parser.parse_args(argv)
@@ -277,20 +282,21 @@ def main(argv=None) -> None:
         "revision": acoustic_model.revision,
         "command": "python benchmarks/ctc_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads (2-core shared machine)",
+        "split": args.split,
     }
     examples = []
-    synthetic, real = heldout_items(Path(args.corpus), args.per_voice)
+    synthetic, real = heldout_items(Path(args.corpus), args.per_voice, args.split)
     babble = None
     if args.babble_snr_db is not None:
         from sgpa.corpus.generate import babble_bank
 
         babble = (args.babble_snr_db, babble_bank(seed=0))
         result["babble_snr_db"] = args.babble_snr_db
-    for name, items in (("synthetic_heldout", synthetic), ("real", real)):
+    for name, items in ((f"synthetic_{args.split}", synthetic), ("real", real)):
         if not items:
             continue
         groups, rows = evaluate(acoustic_model, items, boundaries=not args.no_boundaries, align_options=align_options,
-                                babble=babble if name == "synthetic_heldout" else None)
+                                babble=babble if name != "real" else None)
         result[name] = groups
         seen = {"overall"}
         for row in rows:
