@@ -166,9 +166,30 @@ def frame_rms(waveform: np.ndarray, frame_length: int, hop_length: int, center: 
     """Root-mean-square amplitude of each frame of :func:`frame_signal`, shape ``[n_frames]`` (0 for empty audio)."""
     if np.size(waveform) == 0:
         return np.zeros(1)
+    if center and frame_length % hop_length == 0:
+        return _centred_rms_from_hops(np.asarray(waveform), frame_length, hop_length)
     frames = frame_signal(waveform, frame_length, hop_length, center)  # a strided view: no copy yet
     return np.concatenate([np.sqrt(np.mean(np.square(frames[start : start + FRAME_BLOCK]), axis=1))
                            for start in range(0, len(frames), FRAME_BLOCK)])
+
+
+def _centred_rms_from_hops(waveform: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """:func:`frame_rms` of centred frames whose length is a whole number ``k`` of hops: each sample is squared once
+    (per hop-long block), and a frame's energy is the sum of its ``k`` blocks — a quarter of the work of squaring
+    every frame at the default 20 ms window and 5 ms hop. The ``k`` blocks are added directly, not as differences of
+    a running sum, which would lose a silent frame's energy next to loud ones to rounding."""
+    half = frame_length // 2
+    padded = np.pad(waveform, (half, half + hop_length))
+    n_frames = 1 + waveform.size // hop_length
+    per_frame = frame_length // hop_length
+    n_blocks = n_frames + per_frame - 1
+    energies = np.empty(n_blocks)
+    for start in range(0, n_blocks, FRAME_BLOCK):
+        stop = min(start + FRAME_BLOCK, n_blocks)
+        blocks = padded[start * hop_length : stop * hop_length].reshape(-1, hop_length).astype(np.float64)
+        energies[start:stop] = np.einsum("ij,ij->i", blocks, blocks)
+    frame_energy = sum(energies[offset : offset + n_frames] for offset in range(per_frame))
+    return np.sqrt(frame_energy / frame_length)
 
 
 def waveform_info(waveform: np.ndarray, sample_rate: int, name: str = "<array>") -> AudioInfo:

@@ -174,3 +174,15 @@ def test_default_refinement_skips_the_spectral_flux_and_cuts_exactly_as_with_it(
     np.testing.assert_array_equal(refined, expected[1])
     with pytest.raises(AssertionError, match="spectral flux"):
         refine_boundaries(audio, RATE, raw, RefinementParameters(refine_interior=True))
+
+
+@pytest.mark.parametrize("n_samples", [1, 79, 80, 321, 16_000, 16_037, 700_001])
+def test_frame_rms_from_hop_blocks_equals_squaring_every_frame(n_samples):
+    from sgpa.audio import frame_signal
+
+    rng = np.random.default_rng(n_samples)
+    audio = (rng.normal(size=n_samples) * np.r_[np.full(n_samples // 2, 1e-4), np.ones(n_samples - n_samples // 2)])
+    audio = audio.astype(np.float32)  # quiet then loud: a silent frame's energy must survive next to loud ones
+    reference = np.sqrt(np.mean(np.square(frame_signal(audio, 320, 80)), axis=1))
+    np.testing.assert_allclose(frame_rms(audio, 320, 80), reference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(frame_rms(audio, 300, 80), np.sqrt(np.mean(np.square(frame_signal(audio, 300, 80)), axis=1)))
