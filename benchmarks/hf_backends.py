@@ -9,6 +9,11 @@ extrapolated from the per-evaluation time. Writes benchmarks/results/hf_backends
 
     python benchmarks/hf_backends.py                    # tiny models
     python benchmarks/hf_backends.py --full-size        # + whisper-large-v3's architecture (6 GB of RAM)
+
+On a GPU machine (the full-size timing the README still lacks; Qwen2-Audio-7B needs 17 GB in bfloat16)::
+
+    python benchmarks/hf_backends.py --full-size --full-size-voxtral --full-size-qwen2-audio --device cuda \
+        --out benchmarks/results/hf_backends_gpu
 """
 
 from __future__ import annotations
@@ -62,8 +67,13 @@ def time_backend(label: str, backend, grid: str, n_coalitions: int, batched_only
 
 
 def time_full_size(label: str, backend, grid: str, n_coalitions: int, build_seconds: float,
-                   notes: list[str]) -> list[dict]:
+                   notes: list[str], device: str = "cpu") -> list[dict]:
     """Time a full-size architecture (batched only) and note what an exact 10-word explanation would take."""
+    if device != "cpu":
+        from sgpa.attribution.models.base import with_gpu_memory_budget
+
+        backend.model.to(device)
+        backend.memory_budget_bytes = with_gpu_memory_budget({}, device)["memory_budget_bytes"]
     parameters = sum(p.numel() for p in backend.model.parameters()) / 1e9
     notes.append(f"{label}: built with random weights in {build_seconds:.0f} s ({parameters:.2f} B parameters); its "
                  f"random response is capped at {backend.max_new_tokens} tokens.")
@@ -72,7 +82,7 @@ def time_full_size(label: str, backend, grid: str, n_coalitions: int, build_seco
         hours = 2**10 * row["seconds_per_evaluation"] / 3600
         notes.append(f"{label}, {row['masking']} masking: {row['seconds_per_evaluation']:.2f} s per evaluation; an exact "
                      f"explanation of a 4 s, 10-word utterance (1,024 evaluations) would take about {hours:.1f} h "
-                     "on this CPU.")
+                     f"on this {'CPU' if device == 'cpu' else device}.")
     return rows
 
 
@@ -106,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-size-coalitions", type=int, default=4)
     parser.add_argument("--full-size-voxtral", action="store_true",
                         help="Also Voxtral-Mini-3B's architecture in bfloat16 (10 GB of RAM).")
+    parser.add_argument("--full-size-qwen2-audio", action="store_true",
+                        help="Also Qwen2-Audio-7B's architecture in bfloat16 (17 GB: a GPU machine's).")
+    parser.add_argument("--device", default="cpu", help="where the full-size models run (cpu, cuda)")
+    parser.add_argument("--out", default=str(RESULTS / "hf_backends"), help="output path without extension")
     args = parser.parse_args(argv)
     rows = time_backend("whisper (tiny)", WhisperBackend(*random_whisper(), model_id="tiny"), "whisper",
                         args.coalitions)
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         backend = WhisperBackend(*random_whisper(full_size=True), model_id="whisper-large-v3 architecture",
                                  max_new_tokens=16)
         rows += time_full_size("whisper-large-v3 (random, fp32)", backend, "whisper", args.full_size_coalitions,
-                               time.perf_counter() - started, notes)
+                               time.perf_counter() - started, notes, args.device)
         notes.append("Qwen2-Audio-7B's architecture (8.4 B parameters, 34 GB in float32) does not fit this machine's "
                      "23 GB of RAM; its full-size timing needs the GPU machine.")
         del backend
@@ -136,7 +150,16 @@ def main(argv: list[str] | None = None) -> None:
             model, processor = random_voxtral(Path(folder), full_size=True, dtype=torch.bfloat16)
             backend = VoxtralBackend(model, processor, model_id="Voxtral-Mini-3B architecture", max_new_tokens=16)
             rows += time_full_size("voxtral-mini-3b (random, bf16)", backend, "voxtral", args.full_size_coalitions,
-                                   time.perf_counter() - started, notes)
+                                   time.perf_counter() - started, notes, args.device)
+    if args.full_size_qwen2_audio:
+        import torch
+
+        started = time.perf_counter()
+        model, processor = random_qwen2_audio(full_size=True)
+        backend = Qwen2AudioBackend(model.to(torch.bfloat16), processor, model_id="Qwen2-Audio-7B architecture",
+                                    max_new_tokens=16)
+        rows += time_full_size("qwen2-audio-7b (random, bf16)", backend, "qwen2-audio", args.full_size_coalitions,
+                               time.perf_counter() - started, notes, args.device)
     ratios = {}
     for model in dict.fromkeys(row["model"] for row in rows):
         cell = {(r["masking"], r["batched"]): r["seconds_per_evaluation"] for r in rows if r["model"] == model}
@@ -145,9 +168,10 @@ def main(argv: list[str] | None = None) -> None:
                              "single_over_batched": cell[("embedding", False)] / cell[("embedding", True)]}
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                "rows": rows, "ratios": ratios, "notes": notes}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "hf_backends.json", json.dumps(results, indent=2) + "\n")
-    atomic_write_text(RESULTS / "hf_backends.md", markdown(results))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), markdown(results))
     print(markdown(results))
 
 
