@@ -21,8 +21,8 @@ signal on every word from the first step, where the answer loss only speaks abou
 masks are drawn per step. The learning rate warms up, then follows a cosine over the *time* budget. A dev set
 (training voices, utterances left out) is scored every ``--eval-minutes`` by first-answer-token accuracy per
 task (with ``--word-mask-fraction``, also with a fixed random coalition of words masked, answered as without
-them; the score is the mean of both); the best checkpoint is what ``--out`` receives, weights stored as float16. ``--work-dir`` holds a
-resumable checkpoint (``--resume``).
+them; the score is the mean of both); the best checkpoint is what ``--out`` receives, weights stored as float16.
+``--work-dir`` holds a resumable checkpoint (``--resume``).
 """
 
 from __future__ import annotations
