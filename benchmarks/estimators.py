@@ -506,7 +506,7 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     from importlib.metadata import version
-    from multiprocessing import Pool
+    from multiprocessing import get_context
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 8, 16 and two seeds, no real games")
@@ -519,7 +519,9 @@ def main() -> None:
     tasks.sort(key=lambda task: -task[1])  # the largest games first, so the pool ends together
     if any(kind == "ctc" for kind, *_ in tasks):
         real_games()  # enumerate (or load) the real games once, before the workers read the cache
-    with Pool(args.workers) as pool:
+    # spawned, not forked: enumerating the real games runs torch's OpenMP threads in this process, and LightGBM's
+    # OpenMP (shapiq's OddSHAP) then deadlocks in a forked child (seen here: both workers asleep for good)
+    with get_context("spawn").Pool(args.workers) as pool:
         rows = [row for part in pool.imap_unordered(measure_setting, tasks) for row in part]
     rows.sort(key=lambda r: (r["game"], r["n"], list(METHODS).index(r["method"]), r["multiplier"]))
     report = {

@@ -215,6 +215,12 @@ def test_regression_enumerates_whole_sizes_when_the_budget_allows():
     assert regression.plan_enumeration(n, 19, masses)[0] == []
     assert regression.plan_enumeration(n, 45, masses)[0] == []
     assert regression.plan_enumeration(n, 60, masses)[0] == [1, 9]
+    # above SINGLES_BY_KERNEL_SHARE_MAX_N players only the general rule (or a budget below 4 n) enumerates them
+    big = regression.SINGLES_BY_KERNEL_SHARE_MAX_N + 8
+    big_masses = (regression.size_masses(big) > 0) * 1.0  # the default (leverage) sampling: sizes uniform
+    assert regression.plan_enumeration(big, 10 * big, big_masses)[0] == []
+    assert regression.plan_enumeration(big, 3 * big, big_masses)[0] == [1, big - 1]
+    assert regression.plan_enumeration(big, big * (big - 1), big_masses)[0] == [1, big - 1]  # its uniform share pays
 
 
 def test_permutation_quadruples_stratify_positions():
