@@ -11,8 +11,8 @@ the coalitions, always a coalition together with its complement (paired sampling
 
 1. whole sizes are enumerated, outermost first (sizes ``s`` and ``n - s`` together): sizes 1 and ``n - 1`` when their
    share of the kernel weight pays for them (up to :data:`SINGLES_BY_KERNEL_SHARE_MAX_N` players), and at any budget
-   from 2 n to 4 n (on their own they give the
-   average of each player's first and last marginal contribution, exact for games of order two); the next ones
+   from 2 n to 4 n (on their own they give the average of each player's first and last marginal contribution,
+   exact for games of order two); the next ones
    while the budget share a size would get from sampling is at least its number of coalitions (the rule of shap's
    KernelExplainer); with a budget of ``2**n`` everything is enumerated and the result is exact;
 2. the other sizes are sampled: a size uniformly (``sampling="leverage"``, the default; Leverage
