@@ -1,5 +1,6 @@
 """Estimators against closed-form games, the Shapley axioms, shap, and their own cost accounting."""
 
+import itertools
 import math
 
 import numpy as np
@@ -392,9 +393,9 @@ def test_regression_shares_its_terms_between_outputs():
     summed = regression.approximate(Game(lambda c: value_fn(c).sum(axis=1), n), budget, seed=4)
     np.testing.assert_allclose(result.phi.sum(axis=1), summed.phi[:, 0], atol=1e-10)
     np.testing.assert_allclose(result.stderr_total, summed.stderr[:, 0], atol=1e-10)
-    main_only = regression.approximate(Game(value_fn, n), budget, seed=4, third_order=False)
+    main_only = regression.approximate(Game(value_fn, n), budget, seed=4, screening="none")
     for t in range(3):
-        scalar = regression.approximate(Game(lambda c, t=t: value_fn(c)[:, t], n), budget, seed=4, third_order=False)
+        scalar = regression.approximate(Game(lambda c, t=t: value_fn(c)[:, t], n), budget, seed=4, screening="none")
         np.testing.assert_allclose(main_only.phi[:, t], scalar.phi[:, 0], atol=1e-10)
         np.testing.assert_allclose(main_only.stderr[:, t], scalar.stderr[:, 0], atol=1e-10)
 
@@ -482,7 +483,7 @@ def test_odd_terms_read_off_the_shapley_values_of_parity_games():
 def test_regression_fits_a_game_of_order_three_exactly_from_a_fraction_of_the_coalitions():
     n = 12
     value_fn, exact = interactions(n, seed=30, n_terms=8, max_order=3)
-    main_only = regression.approximate(Game(value_fn, n), 20 * n, seed=0, third_order=False)
+    main_only = regression.approximate(Game(value_fn, n), 20 * n, seed=0, screening="none")
     screened = regression.approximate(Game(value_fn, n), 20 * n, seed=0)
     assert screened.n_evaluations <= 20 * n < 2**n / 10
     assert relative_error(screened.phi[:, 0], exact) < 1e-9 < 1e-3 < relative_error(main_only.phi[:, 0], exact)
@@ -513,3 +514,43 @@ def test_auto_says_which_method_it_picked_and_why():
     small, _ = interactions(8, seed=1)
     assert "2**8" in estimate(Game(small, 8), budget=256).method_reason
     assert estimate(Game(value_fn, n), "kernel", budget=40 * n).method_reason is None
+
+
+def test_parity_spectrum_of_a_tree_is_the_walsh_transform_of_its_table():
+    from sklearn.tree import DecisionTreeRegressor
+
+    n = 6
+    coalitions = all_coalitions(n)
+    table = np.random.default_rng(3).normal(size=2**n)
+    tree = DecisionTreeRegressor(random_state=0).fit(coalitions.astype(float), table)  # one leaf per coalition
+    keys, coefficients = regression.parity_spectrum([tree], scale=2.0)
+    x = 2.0 * coalitions - 1.0
+    expected = {}
+    for order in (3, 5):
+        for members in itertools.combinations(range(n), order):
+            expected[sum(1 << j for j in members)] = 2.0 * np.mean(table * np.prod(x[:, list(members)], axis=1))
+    assert sorted(int(k) for k in keys) == sorted(expected)
+    np.testing.assert_allclose(coefficients, [expected[int(k)] for k in keys], atol=1e-12)
+
+
+def test_an_interaction_of_order_seven_is_found_by_the_trees_and_chosen_by_cross_validation():
+    # A unanimity game over 7 players has odd Walsh terms of order 3, 5 and 7; the matching pursuit's candidates stop
+    # at order 5, the trees find all 57 terms, and the held-out error picks them.
+    n = 12
+    main = np.random.default_rng(5).normal(size=n)
+    members = [0, 2, 3, 5, 7, 9, 11]
+
+    def value_fn(coalitions):
+        return coalitions @ main + 6.0 * coalitions[:, members].all(axis=1)
+
+    exact = main.copy()
+    exact[members] += 6.0 / 7
+    errors = {screening: relative_error(regression.approximate(Game(value_fn, n), 200 * n, seed=0,
+                                                               screening=screening).phi[:, 0], exact)
+              for screening in ("choose", "pursuit", "trees")}
+    assert errors["trees"] < 1e-9 and errors["choose"] < 1e-9 < 1e-4 < errors["pursuit"]
+
+
+def test_screening_must_be_known():
+    with pytest.raises(ValueError, match="screening"):
+        regression.approximate(Game(additive([1.0, 2.0, 3.0]), 3), 8, screening="lasso")

@@ -1,4 +1,4 @@
-"""Shapley values by paired, weighted least squares with screened third- and fifth-order terms.
+"""Shapley values by paired, weighted least squares with screened odd interaction terms.
 
 The Shapley values are the solution of a weighted least-squares problem over all coalitions
 ``S`` (Lundberg & Lee 2017; Charnes et al. 1988)::
@@ -25,15 +25,19 @@ the coalitions, always a coalition together with its complement (paired sampling
    (importance weights ``k / p`` per draw would keep the noise of how many draws each size happened to get);
 4. the fit is on the pair's *odd part* ``g(S) = (v(S) - v(N \\ S)) / 2``, which is all that the Shapley values depend
    on (a game and its dual have the same values), in the +-1 basis ``x_i = 1 if i in S else -1``: the main effects
-   ``x_i`` and, once the budget pays for them, products of three or five players that best explain what the main
-   effects leave over (the odd part has no even-order terms), picked by a matching pursuit on the weighted residual
-   in :data:`SCREENING_ROUNDS` rounds (:func:`screen_terms`). The values are read off as
-   ``phi_i = 2 a_i + sum_{T containing i} 2 b_T / |T|`` (a parity over ``t`` players, ``t`` odd, gives each of them
-   ``2 / t``). With the main effects alone this is the paired KernelSHAP / Leverage SHAP regression; the extra terms
-   are a surrogate whose Shapley values are exact, so the regression only has to estimate what they leave over, and
-   with every coalition the fit stays exact (the main effects' coefficients are those of the kernel regression of
-   the game minus the surrogate). Fitting odd interactions on paired samples is OddSHAP's idea (Fumagalli et al.
-   2026), whose implementation in shapiq screens with a tree surrogate; the matching pursuit here needs no model;
+   ``x_i`` and, once the budget pays for them, products of an odd number of players (the odd part has no even-order
+   terms) that best explain what the main effects leave over. Two screenings propose them, and a cross-validation
+   on held-out pairs keeps the one whose fit predicts better (:func:`choose_terms`): a matching pursuit over
+   every product of three players and of five among the largest (:func:`screen_terms`), which finds the few local
+   terms of word-shaped games, and the Walsh spectrum of gradient-boosted trees fitted to the odd part
+   (:func:`tree_terms`), which finds dense and higher-order interactions (the real CTC games) hierarchically.
+   The values are read off as ``phi_i = 2 a_i + sum_{T containing i} 2 b_T / |T|`` (a parity over ``t`` players,
+   ``t`` odd, gives each of them ``2 / t``). With the main effects alone this is the paired KernelSHAP / Leverage
+   SHAP regression; the extra terms are a surrogate whose Shapley values are exact, so the regression only has to
+   estimate what they leave over, and with every coalition the fit stays exact (the main effects' coefficients are
+   those of the kernel regression of the game minus the surrogate). Fitting odd interactions on paired samples,
+   screened by trees, is OddSHAP's idea (Fumagalli et al. 2026; shapiq screens with LightGBM, here scikit-learn's
+   boosting with LightGBM's defaults, already installed with shap);
 5. efficiency is a constraint of the least-squares problem, so it holds exactly;
 6. standard errors come from a grouped jackknife over the sampled pairs (enumerated sizes are fixed, the selected
    terms are kept): the pairs are dealt into at most :data:`JACKKNIFE_GROUPS` groups, the estimate is recomputed
@@ -42,6 +46,7 @@ the coalitions, always a coalition together with its complement (paired sampling
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
 from math import comb
 
@@ -64,6 +69,14 @@ MAX_SCREENED_PLAYERS = 64
 MAX_FIFTH_ORDER_PLAYERS = 16
 #: Rounds of the matching pursuit that picks the terms (each adds a share and refits).
 SCREENING_ROUNDS = 4
+#: The boosted trees of :func:`tree_terms`: LightGBM's defaults (OddSHAP's surrogate) in scikit-learn's terms.
+#: ``min_samples_leaf=20`` matters: with scikit-learn's default of 1 the trees fit the sampling noise (fresh seeds
+#: 10-15, 40 n: 12 % higher error on the real CTC game with 11 players, 4 % over six settings).
+TREE_SCREENING = {"n_estimators": 100, "learning_rate": 0.1, "max_leaf_nodes": 31, "max_depth": 10,
+                  "min_samples_leaf": 20}
+#: Folds of the cross-validation that chooses between the two screenings (:func:`choose_terms`).
+SCREENING_FOLDS = 4
+SCREENINGS = ("choose", "pursuit", "trees", "none")
 #: Up to this many players, sizes 1 and n - 1 are enumerated as soon as their kernel-weight share of the budget pays
 #: for them; above it, only by the rule every other size follows (or below 4 n). Measured on fresh seeds (10-29, not
 #: the benchmark's) of the audio-shaped and random games: at 6 n the early enumeration lowers the error at n = 8 and
@@ -302,6 +315,119 @@ def screen_terms(
     return terms
 
 
+def parity_spectrum(trees: list, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of the odd parities of order 3 and more in a sum of regression trees over +-1 features.
+
+    A leaf reached through distinct features ``j`` with directions ``s_j`` (+1: the player is present, the right
+    branch of a split at 0.5; -1: absent) is the function ``value * prod_j (1 + s_j x_j) / 2``, that is
+    ``value * 2**-d * sum over subsets T of the path of prod_{j in T} s_j x_j``; summing over leaves and trees gives
+    every parity's coefficient. Written here because no installed library exposes a tree's Walsh spectrum
+    (shapiq's is private, and shapiq is only a benchmark dependency).
+
+    Parameters
+    ----------
+    trees : list of sklearn.tree.DecisionTreeRegressor
+        Fitted on 0/1 features (at most 64 of them).
+    scale : float
+        Factor of every tree's output (the boosting learning rate).
+
+    Returns
+    -------
+    keys : uint64[K]
+        Each parity as a bit mask over the features.
+    coefficients : float[K]
+    """
+    keys, coefficients = [np.zeros(0, dtype=np.uint64)], [np.zeros(0)]
+    for tree in trees:
+        structure = tree.tree_
+        stack: list[tuple[int, tuple[int, ...], tuple[float, ...]]] = [(0, (), ())]
+        while stack:
+            node, features, directions = stack.pop()
+            left, right = structure.children_left[node], structure.children_right[node]
+            if left != -1:
+                feature = int(structure.feature[node])
+                stack.append((left, features + (feature,), directions + (-1.0,)))
+                stack.append((right, features + (feature,), directions + (1.0,)))
+                continue
+            depth = len(features)
+            leaf = float(structure.value[node].ravel()[0]) * scale * 0.5**depth
+            bits = np.left_shift(np.uint64(1), np.array(features, dtype=np.uint64))
+            signs = np.array(directions)
+            for order in range(3, depth + 1, 2):
+                members = _index_subsets(depth, order)
+                keys.append(np.bitwise_or.reduce(bits[members], axis=1))
+                coefficients.append(leaf * np.prod(signs[members], axis=1))
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    return unique, np.bincount(inverse, weights=np.concatenate(coefficients), minlength=len(unique))
+
+
+@lru_cache(maxsize=None)
+def _index_subsets(size: int, order: int) -> np.ndarray:
+    """int[C(size, order), order]: every subset of ``range(size)`` with ``order`` members."""
+    return np.array(list(combinations(range(size), order)), dtype=np.int64).reshape(-1, order)
+
+
+def tree_terms(x: np.ndarray, g: np.ndarray, count: int, main: np.ndarray) -> list[tuple[int, ...]]:
+    """The ``count`` odd terms of order 3 and more with the largest coefficients in a boosted-tree model of the
+    odd part (OddSHAP's screening, Fumagalli et al. 2026).
+
+    Trees find interactions of any order hierarchically, where the matching pursuit of :func:`screen_terms` scores
+    each of thousands of fixed candidates against noise. The model is fitted on both members of every pair (the odd
+    part is ``g`` at ``S`` and ``-g`` at its complement), over the :data:`MAX_SCREENED_PLAYERS` players with the
+    largest main effects, with scikit-learn's gradient boosting set as LightGBM's defaults that OddSHAP uses
+    (:data:`TREE_SCREENING`).
+
+    Parameters
+    ----------
+    x : float[m, n]
+        The +-1 design of the pairs.
+    g : float[m, T + 1]
+        The pairs' odd parts (the last column, the summed output, is modelled).
+    count : int
+    main : float[n]
+        Main-effect coefficients of the summed output, to rank the players.
+    """
+    from sklearn.ensemble import GradientBoostingRegressor  # imported only when a fit screens terms
+
+    players = np.sort(np.argsort(-np.abs(main), kind="stable")[:MAX_SCREENED_PLAYERS])
+    present = x[:, players] > 0
+    features = np.concatenate([present, ~present]).astype(np.float32)
+    target = np.concatenate([g[:, -1], -g[:, -1]])
+    model = GradientBoostingRegressor(random_state=0, **TREE_SCREENING).fit(features, target)
+    keys, coefficients = parity_spectrum([stage[0] for stage in model.estimators_], model.learning_rate)
+    strongest = keys[np.argsort(-np.abs(coefficients), kind="stable")[:count]]
+    return [tuple(int(players[j]) for j in range(len(players)) if (int(key) >> j) & 1) for key in strongest]
+
+
+def choose_terms(
+    x: np.ndarray, g: np.ndarray, w: np.ndarray, total: np.ndarray, count: int, main: np.ndarray
+) -> list[tuple[int, ...]]:
+    """The odd terms of :func:`screen_terms` or of :func:`tree_terms`, whichever predicts held-out pairs better.
+
+    :data:`SCREENING_FOLDS`-fold cross-validation of the weighted squared error of the summed output's odd part,
+    each screening repeated inside every fold. Neither wins everywhere (``benchmarks/results/estimators.md``): the
+    matching pursuit finds the few local terms of the audio-shaped games, the trees the dense interactions of the
+    real CTC games and the random games; the held-out error is the least-squares objective the values come from.
+    Arguments as :func:`screen_terms`.
+    """
+    folds = np.arange(len(x)) % SCREENING_FOLDS  # the pairs come in random order (the enumerated sizes first)
+    screenings = (
+        lambda rows: screen_terms(x[rows], g[rows], w[rows], total, count, main),
+        lambda rows: tree_terms(x[rows], g[rows], count, main),
+    )
+    errors = []
+    for screening in screenings:
+        error = 0.0
+        for fold in range(SCREENING_FOLDS):
+            train, test = folds != fold, folds == fold
+            terms = screening(train)
+            a, b = _normal_equations(odd_design(x[train], terms), w[train], g[train, -1:])
+            coefficients = solve_constrained(a, b, total[-1:])[:, 0]
+            error += float(w[test] @ (g[test, -1] - odd_design(x[test], terms) @ coefficients) ** 2)
+        errors.append(error)
+    return screenings[int(np.argmin(errors))](np.ones(len(x), dtype=bool))
+
+
 def interaction_count(n_players: int, n_pairs: int) -> int:
     """Odd interaction terms a fit on ``n_pairs`` distinct pairs can afford.
 
@@ -324,7 +450,7 @@ def approximate(
     seed: int = 0,
     progress: bool = False,
     sampling: str = "leverage",
-    third_order: bool = True,
+    screening: str = "choose",
 ) -> AttributionResult:
     """Shapley values by paired, constrained weighted least squares on the odd part of the game.
 
@@ -343,9 +469,11 @@ def approximate(
         Size distribution of the sampled coalitions (see the module docstring). "leverage" is the default: in an
         earlier run of ``benchmarks/estimators.py`` (importance weights, no screened terms) its error was 2-6 % lower
         than with "kernel" (geometric mean over games and sizes at each budget), 8-23 % lower at n = 64.
-    third_order : bool
-        Fit screened third-order terms once the budget pays for them (step 4 of the module docstring); False fits
-        the main effects only (paired KernelSHAP / Leverage SHAP), an ablation.
+    screening : {"choose", "pursuit", "trees", "none"}
+        How the odd interaction terms are picked once the budget pays for them (step 4 of the module docstring):
+        "choose" (the default) cross-validates the matching pursuit against the boosted trees and keeps the better
+        (:func:`choose_terms`); "pursuit" and "trees" use one of them; "none" fits the main effects only (paired
+        KernelSHAP / Leverage SHAP). All but the default are ablations.
 
     Returns
     -------
@@ -354,6 +482,8 @@ def approximate(
     """
     if sampling not in ("kernel", "leverage"):
         raise ValueError(f"sampling must be 'kernel' or 'leverage', got {sampling!r}")
+    if screening not in SCREENINGS:
+        raise ValueError(f"screening must be one of {', '.join(SCREENINGS)}, got {screening!r}")
     n = game.n_players
     run = Run(game, budget, minimum=min(n + 2, 2**n), method="kernel")
     rng = np.random.default_rng(seed)
@@ -369,7 +499,7 @@ def approximate(
         fixed = enumerated_pairs(n, enumerated)
         fixed_g = _odd_part(game, fixed)
         if not sampled_sizes:
-            return run.finish("kernel", "shapley", _fit(n, fixed, fixed_g, None, None, v_full - v_empty, third_order)[0],
+            return run.finish("kernel", "shapley", _fit(n, fixed, fixed_g, None, None, v_full - v_empty, screening)[0],
                               None, converged=True)
 
         sizes = np.array(sampled_sizes)
@@ -388,7 +518,7 @@ def approximate(
             drawn.append(pairs)
             drawn_g.append(_odd_part(game, pairs))  # evaluated now: the budget left is counted from the cache
             if tolerance is not None:
-                phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, third_order,
+                phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, screening,
                                         with_stderr=True)
                 if stderr[:, :-1].max() < tolerance:
                     converged = True
@@ -397,11 +527,11 @@ def approximate(
                 break
 
     if not drawn:  # the enumerated sizes used up the budget: the other sizes go unweighted
-        phi = _fit(n, fixed, fixed_g, None, None, v_full - v_empty, third_order)[0]
+        phi = _fit(n, fixed, fixed_g, None, None, v_full - v_empty, screening)[0]
         return run.finish("kernel", "shapley", phi, np.full(phi.shape, np.nan), converged=False, dof=np.inf,
                           note="the budget went to the enumerated coalition sizes: no sampled pair to measure the error")
     if stderr is None:
-        phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, third_order,
+        phi, stderr, dof = _fit(n, fixed, fixed_g, *_distinct(drawn, drawn_g), v_full - v_empty, screening,
                                 with_stderr=True)
     note = None
     if dof < 1:
@@ -430,7 +560,7 @@ def _fit(
     sampled: np.ndarray | None,
     sampled_g: np.ndarray | None,
     total: np.ndarray,
-    third_order: bool,
+    screening: str,
     with_stderr: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Shapley values float[n, T + 1] from the enumerated (``fixed``) and sampled pairs, their jackknife standard
@@ -444,11 +574,16 @@ def _fit(
     half_total = total / 2  # the odd part's value at the full coalition: the constraint on the coefficients
 
     terms: list[tuple[int, ...]] = []
-    n_terms = interaction_count(n, len(pairs)) if third_order and len(sampled) else 0
+    n_terms = interaction_count(n, len(pairs)) if screening != "none" and len(sampled) else 0
     if n_terms:
         a_main, b_main = _normal_equations(x, w, g[:, -1:])
         main = solve_constrained(a_main, b_main, half_total[-1:])[:, 0]
-        terms = screen_terms(x, g, w, half_total, n_terms, main)
+        if screening == "choose":
+            terms = choose_terms(x, g, w, half_total, n_terms, main)
+        elif screening == "pursuit":
+            terms = screen_terms(x, g, w, half_total, n_terms, main)
+        else:
+            terms = tree_terms(x, g, n_terms, main)
     design = odd_design(x, terms)
     readout = shapley_readout(n, terms)
     a_all, b_all = _normal_equations(design, w, g)
