@@ -14,7 +14,6 @@ a checkpointed Viterbi in numpy keeps memory at ``O(n_states * sqrt(n_frames))``
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from math import ceil, isqrt
 from pathlib import Path
@@ -311,15 +310,20 @@ def _spans_from_frame_labels(frame_label: np.ndarray, n_labels: int) -> tuple[np
 def viterbi_torchaudio(log_probs: np.ndarray, label_ids: np.ndarray, blank_id: int) -> np.ndarray:
     """Per-frame label index (``-1`` = blank) of the Viterbi path, by torchaudio's ``forced_align``."""
     import torch
-    from torchaudio import functional
+    import torchaudio  # noqa: F401  (registers the torch.ops.torchaudio operators)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # forced_align is deprecated in 2.9 but stays in later releases
-        path, _ = functional.forced_align(
-            torch.from_numpy(np.ascontiguousarray(log_probs))[None],
-            torch.from_numpy(label_ids.astype(np.int32))[None],
-            blank=blank_id,
-        )
+    # The operator behind torchaudio.functional.forced_align, called directly: the public wrapper (deprecated in 2.9,
+    # kept in later releases) adds a deprecation warning, input checks that label_sequence already guarantees (no
+    # blank among the labels, every id in the vocabulary) and a gather of per-frame scores this function drops: two
+    # thirds of its time (0.09 of 0.13 ms for 150 frames and 40 labels on the project's CPU).
+    n_frames, n_labels = log_probs.shape[0], label_ids.size
+    path, _ = torch.ops.torchaudio.forced_align(
+        torch.from_numpy(np.ascontiguousarray(log_probs))[None],
+        torch.from_numpy(label_ids.astype(np.int32))[None],
+        torch.tensor([n_frames]),
+        torch.tensor([n_labels]),
+        blank_id,
+    )
     return label_index_of_frames(path[0].numpy(), blank_id)
 
 

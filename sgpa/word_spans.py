@@ -29,21 +29,22 @@ class RawWordSpan:
 
 
 def _spelled_spans(alignment: CharacterAlignment, n_words: int) -> list[RawWordSpan | None]:
-    spans: list[RawWordSpan | None] = []
+    """Each word's span from its first label's start to its last label's end, ``None`` for a word without labels."""
     step = alignment.frame_duration_s
-    for index in range(n_words):
-        mine = alignment.word_index == index
-        if not mine.any():
-            spans.append(None)
-            continue
-        spans.append(
-            RawWordSpan(
-                start_s=float(alignment.start_frame[mine].min() * step),
-                end_s=float(alignment.end_frame[mine].max() * step),
-                confidence=float(alignment.confidence[mine].mean()),
-            )
-        )
-    return spans
+    labels = np.flatnonzero(alignment.word_index >= 0)
+    word = alignment.word_index[labels]
+    start = np.full(n_words, np.iinfo(np.int64).max)
+    end = np.full(n_words, -1)
+    np.minimum.at(start, word, alignment.start_frame[labels])
+    np.maximum.at(end, word, alignment.end_frame[labels])
+    counts = np.bincount(word, minlength=n_words)
+    confidence = np.bincount(word, weights=alignment.confidence[labels], minlength=n_words) / np.maximum(counts, 1)
+    return [
+        RawWordSpan(start_s=float(start[index] * step), end_s=float(end[index] * step),
+                    confidence=float(confidence[index]))
+        if counts[index] else None
+        for index in range(n_words)
+    ]
 
 
 def delimiter_times_s(alignment: CharacterAlignment, n_words: int) -> list[float | None]:
@@ -58,20 +59,21 @@ def delimiter_times_s(alignment: CharacterAlignment, n_words: int) -> list[float
     list of float or None, length ``n_words - 1``
         Seconds; ``None`` where either word has no characters or no delimiter separates them.
     """
-    times: list[float | None] = []
-    positions = np.arange(alignment.word_index.size)
-    for index in range(n_words - 1):
-        left = positions[alignment.word_index == index]
-        right = positions[alignment.word_index == index + 1]
-        between = positions[(positions > left.max()) & (positions < right.min())] if left.size and right.size else []
-        delimiters = [p for p in between if alignment.word_index[p] < 0]
-        if len(delimiters) != 1:
-            times.append(None)
-            continue
-        (position,) = delimiters
-        centre = (alignment.start_frame[position] + alignment.end_frame[position]) / 2
-        times.append(float(centre * alignment.frame_duration_s))
-    return times
+    word = alignment.word_index
+    spelled = np.flatnonzero(word >= 0)
+    delimiters = np.flatnonzero(word < 0)
+    # Labels run in transcript order, so each word's labels are contiguous: its last and first label positions bound
+    # the labels between it and the next word (sizes of about 50 labels: arrays, not a Python scan per word pair).
+    last = np.full(n_words, -1)
+    first = np.full(n_words, word.size)
+    np.maximum.at(last, word[spelled], spelled)
+    np.minimum.at(first, word[spelled], spelled)
+    after_left = np.searchsorted(delimiters, last[:-1])
+    between = np.searchsorted(delimiters, first[1:]) - after_left
+    single = (last[:-1] >= 0) & (first[1:] < word.size) & (between == 1)
+    position = delimiters[np.minimum(after_left, max(delimiters.size - 1, 0))] if delimiters.size else after_left
+    centre_s = (alignment.start_frame[position] + alignment.end_frame[position]) / 2 * alignment.frame_duration_s
+    return [float(centre_s[index]) if single[index] else None for index in range(n_words - 1)]
 
 
 def interpolate_missing(spans: list[RawWordSpan | None], duration_s: float) -> list[RawWordSpan]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from sgpa.ctc import CharacterAlignment
 from sgpa.errors import InputError
@@ -42,6 +44,38 @@ def test_delimiter_time_is_the_centre_of_the_delimiter_frames_between_two_spelle
         n_frames=50,
     )
     assert delimiter_times_s(alignment, 4) == [pytest.approx(0.43), None, None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=8), st.data())
+def test_word_spans_and_delimiter_times_match_a_scan_over_every_word(words, data):
+    # words: (labels of the word, delimiters after it); a word with no labels could not be spelled
+    word_index = [w for index, (n_labels, n_delimiters) in enumerate(words)
+                  for w in [index] * n_labels + [-1] * n_delimiters]
+    assume(any(w >= 0 for w in word_index))
+    m = len(word_index)
+    start = np.cumsum(data.draw(st.lists(st.integers(0, 5), min_size=m, max_size=m)))
+    end = start + np.array(data.draw(st.lists(st.integers(1, 4), min_size=m, max_size=m)))
+    alignment = CharacterAlignment(label_ids=np.zeros(m, dtype=int), word_index=np.array(word_index),
+                                   start_frame=start, end_frame=end, confidence=np.linspace(0.1, 0.9, m),
+                                   frame_duration_s=0.02, n_frames=int(end.max()) + 1)
+    n_words = len(words)
+    positions = np.arange(m)
+    expected_times = []
+    for index in range(n_words - 1):  # the delimiter strictly between word index and index + 1, if exactly one
+        left, right = positions[alignment.word_index == index], positions[alignment.word_index == index + 1]
+        between = [p for p in range(m) if left.size and right.size and left.max() < p < right.min()
+                   and word_index[p] < 0]
+        expected_times.append(None if len(between) != 1 else
+                              float((start[between[0]] + end[between[0]]) / 2 * 0.02))
+    assert delimiter_times_s(alignment, n_words) == expected_times
+    spelled = [index for index in range(n_words) if index in word_index]
+    spans = raw_word_spans(alignment, n_words, duration_s=float(end.max()) * 0.02 + 1.0)
+    for index in spelled:  # the spelled words keep their labels' extent and mean confidence
+        mine = alignment.word_index == index
+        got = spans[index]
+        assert (got.start_s, got.end_s) == pytest.approx((start[mine].min() * 0.02, end[mine].max() * 0.02))
+        assert got.confidence == pytest.approx(alignment.confidence[mine].mean())
 
 
 def test_missing_word_between_neighbours_takes_the_gap():
