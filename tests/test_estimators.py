@@ -165,11 +165,12 @@ def test_null_player_gets_zero(method):
 
 @pytest.mark.parametrize("method", ("exact", "permutation", "kernel", "banzhaf", "loo"))
 def test_estimators_are_linear_in_the_game(method):
-    # Sampling depends on the seed only, never on the values, so even sampled estimates are linear.
+    # Sampling depends on the seed only, never on the values, so even sampled estimates are linear — for the regression
+    # as long as the budget buys no screened interaction terms (which are picked from the values): 60 = 7.5 n here.
     n = 8
     v, _ = interactions(n, seed=7)
     w, _ = interactions(n, seed=8)
-    budget = 2**n if method == "exact" else 90
+    budget = 2**n if method == "exact" else 60
 
     def run(value_fn):
         return estimate(Game(value_fn, n), method, budget=budget, seed=3).phi

@@ -119,7 +119,8 @@ def efficiency_gap(phi: np.ndarray, v_empty: np.ndarray, v_full: np.ndarray) -> 
 def with_total(values: np.ndarray) -> np.ndarray:
     """Append the sum over outputs as one more output: float[k, T] -> float[k, T + 1].
 
-    Estimators are linear in the values, so running them on the extra column gives the scalar
+    Within one call estimators are linear in the values (the regression picks its interaction terms once, on this
+    summed output, and fits every column with them), so running them on the extra column gives the scalar
     game's attribution and, more to the point, its standard error (errors of the outputs are
     correlated, so they cannot be summed afterwards).
     """
