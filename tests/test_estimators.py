@@ -268,7 +268,7 @@ def test_tolerance_stops_sampling_early(method):
     assert result.stderr.max() < 0.05
     assert result.n_evaluations < 4000
 
-    # Interactions up to order 6: not fitted exactly by the regression's third- and fifth-order terms either.
+    # Thirty interactions up to order 6 within a budget of 200: more than the regression's screened terms can fit exactly.
     hard_fn, _ = interactions(n, seed=12, n_terms=30, max_order=6)
     unconverged = estimate(Game(hard_fn, n), method, budget=200, tolerance=1e-6, seed=0)
     assert not unconverged.converged
